@@ -1,0 +1,238 @@
+#include "energy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+
+namespace edgepower {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kNsToS = 1e-9;
+
+EnergyResult failed(EnergyStatus s, int64_t t0, int64_t t1, std::size_t samples = 0) {
+  return EnergyResult{kNaN, (t1 - t0) * kNsToS, kNaN, samples, s};
+}
+
+// Value of the sampled signal at t, linear between samples k and k+1 (t[k] <= t <= t[k+1]).
+double interpolate(const int64_t* t, const double* v, std::size_t stride, std::size_t k,
+                   std::size_t n, int64_t at) {
+  if (t[k] == at || k + 1 >= n) return v[k * stride];
+  if (t[k + 1] == at) return v[(k + 1) * stride];
+  const double a = v[k * stride], b = v[(k + 1) * stride];
+  const double f = static_cast<double>(at - t[k]) / static_cast<double>(t[k + 1] - t[k]);
+  return a + (b - a) * f;
+}
+
+EnergyStatus coverage(const int64_t* t, std::size_t n, int64_t t0, int64_t t1) {
+  if (n == 0) return EnergyStatus::NoSamples;
+  if (t1 < t0) return EnergyStatus::Reversed;
+  if (t0 < t[0]) return EnergyStatus::BeforeFirstSample;
+  if (t1 > t[n - 1]) return EnergyStatus::AfterLastSample;
+  return EnergyStatus::Ok;
+}
+
+std::size_t count_in(const int64_t* t, std::size_t n, int64_t t0, int64_t t1) {
+  return static_cast<std::size_t>(std::upper_bound(t, t + n, t1) - std::lower_bound(t, t + n, t0));
+}
+
+EnergyResult finish(double energy, int64_t t0, int64_t t1, std::size_t samples) {
+  if (!std::isfinite(energy)) return failed(EnergyStatus::NotFinite, t0, t1, samples);
+  const double d = (t1 - t0) * kNsToS;
+  return EnergyResult{energy, d, d > 0 ? energy / d : kNaN, samples, EnergyStatus::Ok};
+}
+}  // namespace
+
+std::string status_message(EnergyStatus s) {
+  switch (s) {
+    case EnergyStatus::Ok: return "ok";
+    case EnergyStatus::NoSamples: return "no samples were recorded";
+    case EnergyStatus::BeforeFirstSample:
+      return "the window starts before the first sample: start the monitor earlier";
+    case EnergyStatus::AfterLastSample:
+      return "the window ends after the last sample: keep the monitor running until a sample "
+             "follows the window's end";
+    case EnergyStatus::Reversed: return "the window ends before it starts";
+    case EnergyStatus::NotFinite: return "a sample inside the window is NaN or infinite";
+    case EnergyStatus::Unsorted: return "sample timestamps are not in ascending order";
+  }
+  return "unknown status";
+}
+
+EnergyResult integrate_power(const int64_t* t, const double* p, std::size_t n, std::size_t stride,
+                             int64_t t0, int64_t t1) {
+  const EnergyStatus cov = coverage(t, n, t0, t1);
+  if (cov != EnergyStatus::Ok) return failed(cov, t0, t1);
+  const std::size_t samples = count_in(t, n, t0, t1);
+  // i0: last sample at or before t0; i1: first sample at or after t1.
+  const std::size_t i0 = static_cast<std::size_t>(std::upper_bound(t, t + n, t0) - t) - 1;
+  const std::size_t i1 = static_cast<std::size_t>(std::lower_bound(t, t + n, t1) - t);
+  const double p0 = interpolate(t, p, stride, i0, n, t0);
+  const double p1 = i1 == 0 ? p[0] : interpolate(t, p, stride, i1 - 1, n, t1);
+  if (i1 <= i0 + 1) {  // no sample strictly inside (t0, t1)
+    return finish(0.5 * (p0 + p1) * ((t1 - t0) * kNsToS), t0, t1, samples);
+  }
+  double twice = (p0 + p[(i0 + 1) * stride]) * static_cast<double>(t[i0 + 1] - t0);
+  for (std::size_t k = i0 + 1; k + 1 < i1; ++k) {
+    const int64_t dt = t[k + 1] - t[k];
+    if (dt < 0) return failed(EnergyStatus::Unsorted, t0, t1, samples);
+    twice += (p[k * stride] + p[(k + 1) * stride]) * static_cast<double>(dt);
+  }
+  twice += (p[(i1 - 1) * stride] + p1) * static_cast<double>(t1 - t[i1 - 1]);
+  return finish(0.5 * twice * kNsToS, t0, t1, samples);
+}
+
+double counter_delta(double c0, double c1, double range) {
+  double d = c1 - c0;
+  if (d < 0 && range > 0) d += range;
+  return d;
+}
+
+void unwrap_counter(const double* c, std::size_t n, std::size_t stride, double range, double* out) {
+  if (n == 0) return;
+  out[0] = 0.0;
+  for (std::size_t i = 1; i < n; ++i) out[i] = out[i - 1] + counter_delta(c[(i - 1) * stride], c[i * stride], range);
+}
+
+EnergyResult counter_energy(const int64_t* t, const double* c, std::size_t n, std::size_t stride,
+                            double range, int64_t t0, int64_t t1) {
+  const EnergyStatus cov = coverage(t, n, t0, t1);
+  if (cov != EnergyStatus::Ok) return failed(cov, t0, t1);
+  const std::size_t i0 = static_cast<std::size_t>(std::upper_bound(t, t + n, t0) - t) - 1;
+  const std::size_t i1 = static_cast<std::size_t>(std::lower_bound(t, t + n, t1) - t);
+  // Unwrap only the readings the window needs.
+  const std::size_t lo = i0, len = std::min(n - 1, i1) - i0 + 1;
+  std::vector<double> cum(len);
+  unwrap_counter(c + lo * stride, len, stride, range, cum.data());
+  auto at = [&](int64_t x) {
+    const std::size_t k = static_cast<std::size_t>(std::upper_bound(t + lo, t + lo + len, x) - (t + lo)) - 1;
+    return interpolate(t + lo, cum.data(), 1, k, len, x);
+  };
+  return finish(at(t1) - at(t0), t0, t1, count_in(t, n, t0, t1));
+}
+
+void attribute_windows(const int64_t* t, const double* p, std::size_t n, std::size_t stride,
+                       const int64_t* w0, const int64_t* w1, std::size_t nw, double* energy,
+                       int64_t* num_samples, uint8_t* status) {
+  // cum[k]: trapezoid from t[0] to t[k], with non-finite intervals counted as 0 and tallied in
+  // bad[k], so one NaN poisons only the windows that touch it.
+  std::vector<double> cum(n);
+  std::vector<uint32_t> bad(n);
+  bool sorted = true;
+  if (n) { cum[0] = 0; bad[0] = 0; }
+  for (std::size_t k = 1; k < n; ++k) {
+    const int64_t dt = t[k] - t[k - 1];
+    if (dt < 0) sorted = false;
+    const double area = 0.5 * (p[(k - 1) * stride] + p[k * stride]) * (dt * kNsToS);
+    const bool ok = std::isfinite(area);
+    cum[k] = cum[k - 1] + (ok ? area : 0.0);
+    bad[k] = bad[k - 1] + (ok ? 0 : 1);
+  }
+  // Edges sorted by time: entry e < nw is the start of window e, else the end of window e - nw.
+  std::vector<uint32_t> order(2 * nw);
+  std::iota(order.begin(), order.end(), 0u);
+  auto edge_time = [&](uint32_t e) { return e < nw ? w0[e] : w1[e - nw]; };
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return edge_time(a) < edge_time(b); });
+  std::vector<double> f(2 * nw);        // cumulative energy at each edge
+  std::vector<std::size_t> idx(2 * nw); // lower_bound for starts, upper_bound for ends
+  std::vector<uint8_t> edge_ok(2 * nw);
+  std::size_t lb = 0, ub = 0;
+  for (uint32_t e : order) {
+    const int64_t x = edge_time(e);
+    while (lb < n && t[lb] < x) ++lb;
+    while (ub < n && t[ub] <= x) ++ub;
+    idx[e] = e < nw ? lb : ub;
+    if (n == 0 || x < t[0] || x > t[n - 1]) { edge_ok[e] = 0; f[e] = kNaN; continue; }
+    const std::size_t k = ub - 1;  // last sample at or before x
+    const double px = interpolate(t, p, stride, k, n, x);
+    const double part = 0.5 * (p[k * stride] + px) * ((x - t[k]) * kNsToS);
+    f[e] = cum[k] + part;
+    // bad intervals are tracked by their right sample; the partial piece lies in interval k..k+1.
+    edge_ok[e] = std::isfinite(part) ? 1 : 0;
+  }
+  for (std::size_t w = 0; w < nw; ++w) {
+    const std::size_t s = w, e = w + nw;
+    num_samples[w] = static_cast<int64_t>(idx[e] >= idx[s] ? idx[e] - idx[s] : 0);
+    EnergyStatus st = sorted ? coverage(t, n, w0[w], w1[w]) : EnergyStatus::Unsorted;
+    if (st == EnergyStatus::Ok) {
+      const std::size_t k0 = static_cast<std::size_t>(std::upper_bound(t, t + n, w0[w]) - t) - 1;
+      const std::size_t k1 = static_cast<std::size_t>(std::upper_bound(t, t + n, w1[w]) - t) - 1;
+      if (!edge_ok[s] || !edge_ok[e] || bad[k1] != bad[k0]) st = EnergyStatus::NotFinite;
+    }
+    status[w] = static_cast<uint8_t>(st);
+    energy[w] = st == EnergyStatus::Ok ? f[e] - f[s] : kNaN;
+  }
+}
+
+namespace {
+// Regularized incomplete beta I_x(a, b) by the continued fraction (modified Lentz).
+double beta_cf(double a, double b, double x) {
+  const double tiny = 1e-300;
+  double c = 1.0, d = 1.0 - (a + b) * x / (a + 1.0);
+  if (std::fabs(d) < tiny) d = tiny;
+  d = 1.0 / d;
+  double h = d;
+  for (int m = 1; m <= 300; ++m) {
+    const double m2 = 2.0 * m;
+    double aa = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
+    d = 1.0 + aa * d; if (std::fabs(d) < tiny) d = tiny;
+    c = 1.0 + aa / c; if (std::fabs(c) < tiny) c = tiny;
+    d = 1.0 / d; h *= d * c;
+    aa = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
+    d = 1.0 + aa * d; if (std::fabs(d) < tiny) d = tiny;
+    c = 1.0 + aa / c; if (std::fabs(c) < tiny) c = tiny;
+    d = 1.0 / d;
+    const double del = d * c;
+    h *= del;
+    if (std::fabs(del - 1.0) < 1e-15) break;
+  }
+  return h;
+}
+
+double incomplete_beta(double a, double b, double x) {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const double front = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) +
+                                a * std::log(x) + b * std::log1p(-x));
+  if (x < (a + 1.0) / (a + b + 2.0)) return front * beta_cf(a, b, x) / a;
+  return 1.0 - front * beta_cf(b, a, 1.0 - x) / b;
+}
+
+double student_t_cdf(double t, double df) {
+  const double tail = 0.5 * incomplete_beta(0.5 * df, 0.5, df / (df + t * t));
+  return t >= 0 ? 1.0 - tail : tail;
+}
+}  // namespace
+
+double student_t_quantile(double p, double df) {
+  if (!(p > 0 && p < 1)) throw std::invalid_argument("student_t_quantile: p must be in (0, 1)");
+  if (!(df >= 1)) throw std::invalid_argument("student_t_quantile: df must be >= 1");
+  if (p == 0.5) return 0.0;
+  if (p < 0.5) return -student_t_quantile(1.0 - p, df);
+  double lo = 0, hi = 1;
+  while (student_t_cdf(hi, df) < p) hi *= 2;
+  for (int i = 0; i < 200 && hi - lo > 1e-12 * hi; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (student_t_cdf(mid, df) < p ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+RepeatStats repeat_stats(const double* v, std::size_t n) {
+  RepeatStats s;
+  s.n = n;
+  if (n == 0) { s.mean = s.stddev = s.ci95_half_width = kNaN; return s; }
+  double mean = 0;
+  for (std::size_t i = 0; i < n; ++i) mean += (v[i] - mean) / static_cast<double>(i + 1);
+  s.mean = mean;
+  if (n < 2) { s.stddev = s.ci95_half_width = kNaN; return s; }
+  double ss = 0;
+  for (std::size_t i = 0; i < n; ++i) ss += (v[i] - mean) * (v[i] - mean);
+  s.stddev = std::sqrt(ss / static_cast<double>(n - 1));
+  s.ci95_half_width = student_t_quantile(0.975, static_cast<double>(n - 1)) * s.stddev / std::sqrt(static_cast<double>(n));
+  return s;
+}
+
+}  // namespace edgepower

@@ -1,0 +1,68 @@
+#pragma once
+// Energy from power samples (trapezoid) and from counters (difference with wrap correction),
+// window attribution, and statistics over repeats. Pure functions: thread-safe.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace edgepower {
+
+/// Why an energy figure is NaN. Each code has a message from status_message().
+enum class EnergyStatus : uint8_t {
+  Ok = 0,
+  NoSamples = 1,         ///< fewer than two samples
+  BeforeFirstSample = 2, ///< the window starts before the first sample
+  AfterLastSample = 3,   ///< the window ends after the last sample
+  Reversed = 4,          ///< t1 < t0
+  NotFinite = 5,         ///< a sample the window needs is NaN or infinite
+  Unsorted = 6,          ///< sample timestamps go backwards
+};
+std::string status_message(EnergyStatus s);
+
+struct EnergyResult {
+  double energy_j;       ///< joules over [t0, t1]; NaN unless status == Ok
+  double duration_s;     ///< t1 - t0
+  double avg_power_w;    ///< energy / duration (NaN for a zero-length window)
+  std::size_t num_samples;  ///< samples with t0 <= t <= t1
+  EnergyStatus status;
+};
+
+/// Energy over [t0_ns, t1_ns] of power samples p[i*stride] (W) at t_ns[i] (sorted ascending):
+/// trapezoid over the measured timestamps with linear interpolation at both edges. Needs a
+/// sample at or before t0 and one at or after t1; otherwise NaN with the status saying why.
+EnergyResult integrate_power(const int64_t* t_ns, const double* power_w, std::size_t n,
+                             std::size_t stride, int64_t t0_ns, int64_t t1_ns);
+
+/// c1 - c0 for a counter that wraps at range_j (range 0: never wraps). One wrap at most.
+double counter_delta(double c0_j, double c1_j, double range_j);
+/// Cumulative energy (J) from raw counter readings: out[0] = 0, wraps corrected between readings.
+void unwrap_counter(const double* counter_j, std::size_t n, std::size_t stride, double range_j,
+                    double* out_j);
+/// Energy over [t0, t1] from counter readings, linearly interpolated between readings at both
+/// edges after unwrapping. Same coverage rules as integrate_power.
+EnergyResult counter_energy(const int64_t* t_ns, const double* counter_j, std::size_t n,
+                            std::size_t stride, double range_j, int64_t t0_ns, int64_t t1_ns);
+
+/// Energy of many windows [t0[k], t1[k]] (any order, may overlap) over the same power samples
+/// in one sweep: a cumulative trapezoid is built once, window edges are sorted and located in
+/// a single pass. Writes energy_j[k], num_samples[k], status[k]. O(n + w log w).
+void attribute_windows(const int64_t* t_ns, const double* power_w, std::size_t n,
+                       std::size_t stride, const int64_t* t0_ns, const int64_t* t1_ns,
+                       std::size_t num_windows, double* energy_j, int64_t* num_samples,
+                       uint8_t* status);
+
+/// Mean, sample standard deviation and 95% confidence half-width (Student t) of values.
+struct RepeatStats {
+  std::size_t n = 0;
+  double mean = 0, stddev = 0, ci95_half_width = 0;  ///< NaN where undefined (n < 2 for spread)
+};
+RepeatStats repeat_stats(const double* values, std::size_t n);
+/// Quantile of Student's t distribution with df degrees of freedom (p in (0, 1), df >= 1).
+double student_t_quantile(double p, double df);
+/// Energy above an idle baseline: gross_j - idle_power_w * duration_s.
+inline double net_energy(double gross_j, double idle_power_w, double duration_s) {
+  return gross_j - idle_power_w * duration_s;
+}
+
+}  // namespace edgepower

@@ -1,0 +1,284 @@
+"""PowerMonitor: a native sampler thread plus named energy windows."""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Dict, Optional, Union
+
+import numpy as np
+
+from . import trace
+from ._native import core as _core
+from .measurement import Measurement, Samples
+from .sensors import create_sensor
+
+log = logging.getLogger("edgepower")
+
+_MIN_RATE_HZ, _MAX_RATE_HZ = 1.0, 20000.0
+
+
+class PowerMonitor:
+    """Samples one sensor on a native thread and measures energy over named windows.
+
+    Parameters
+    ----------
+    sensor : str or Sensor
+        A spec such as ``"auto"``, ``"constant:5"``, ``"jetson-hwmon"`` (see
+        :func:`edgepower.sensors`), or a sensor object.
+    rate_hz : float
+        Sampling rate, 1 to 20000 Hz.
+    timeline : Timeline, optional
+        Timeline to mark windows on; a region sensor's own timeline is used when it has one.
+    max_consecutive_failures : int
+        The sampler gives up after this many failed reads in a row; :meth:`stop` then raises.
+    log_path : str, optional
+        Streams samples to this CSV while sampling (flushed about every 0.2 s), so a crash
+        still leaves what was recorded.
+    root : str
+        Filesystem root for sysfs-based sensors (tests use fixture trees).
+
+    Examples
+    --------
+    >>> with PowerMonitor(sensor="constant:5", rate_hz=1000) as mon:   # doctest: +SKIP
+    ...     mon.begin_window("step"); run(); m = mon.end_window("step")
+    >>> m.energy_j, m.avg_power_w                                       # doctest: +SKIP
+    """
+
+    def __init__(self, sensor: Union[str, "_core.Sensor"] = "auto", rate_hz: float = 1000.0, *,
+                 timeline: Optional["_core.Timeline"] = None, max_consecutive_failures: int = 100,
+                 log_path: Optional[str] = None, root: str = "/"):
+        if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float)) or not math.isfinite(rate_hz) \
+                or not _MIN_RATE_HZ <= rate_hz <= _MAX_RATE_HZ:
+            raise ValueError(f"rate_hz must be a number from {_MIN_RATE_HZ:g} to {_MAX_RATE_HZ:g} Hz, got {rate_hz!r}")
+        if not isinstance(max_consecutive_failures, int) or max_consecutive_failures < 1:
+            raise ValueError(f"max_consecutive_failures must be an int >= 1, got {max_consecutive_failures!r}")
+        own = getattr(sensor, "timeline", None) if isinstance(sensor, _core.Sensor) else None
+        self.timeline: "_core.Timeline" = timeline or own or _core.Timeline()
+        self.sensor: "_core.Sensor" = create_sensor(sensor, root=root, timeline=self.timeline)
+        if isinstance(self.sensor, _core.RegionSensor):
+            self.timeline = self.sensor.timeline
+        self.info = self.sensor.info
+        self.rails = list(self.info.rails)
+        self.rate_hz = float(rate_hz)
+        self.sampler = _core.Sampler(self.sensor, rate_hz=self.rate_hz,
+                                     max_consecutive_failures=max_consecutive_failures)
+        self.idle_power_w: Optional[float] = None
+        self._open: Dict[str, int] = {}
+        self._log_path = log_path
+        self._writer: Optional[trace.TraceWriter] = None
+        self._log_thread: Optional[threading.Thread] = None
+        self._log_stop = threading.Event()
+        self._use_counter = bool(self.info.has_counter) and not self.info.has_power
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.sampler.running
+
+    def start(self) -> "PowerMonitor":
+        """Starts the sampler thread (and the CSV log, if any). Returns self."""
+        self.sampler.start()
+        if self._log_path and self._writer is None:
+            self._writer = trace.TraceWriter(self._log_path, self.info, self.rate_hz)
+            self._log_stop.clear()
+            self._log_thread = threading.Thread(target=self._log_loop, name="edgepower-log", daemon=True)
+            self._log_thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops sampling. Raises SensorError if the sampler gave up after repeated failures;
+        the samples recorded before that stay readable (and are flushed to the log)."""
+        try:
+            self.sampler.stop()
+        finally:
+            if self._log_thread is not None:
+                self._log_stop.set()
+                self._log_thread.join()
+                self._log_thread = None
+            if self._writer is not None:
+                self._writer.write(self.sampler)
+                self._writer.close()
+                self._writer = None
+
+    def _log_loop(self) -> None:
+        while not self._log_stop.wait(0.2):
+            try:
+                self._writer.write(self.sampler)  # type: ignore[union-attr]
+            except Exception:  # keep sampling; stop() reports the final write
+                log.exception("writing the sample log failed")
+
+    def __enter__(self) -> "PowerMonitor":
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            try:
+                self.stop()
+            except Exception:  # do not mask the user's exception
+                log.exception("stopping the monitor failed")
+        else:
+            self.stop()
+
+    # ---- windows ------------------------------------------------------------------------------
+    def begin_window(self, name: str) -> None:
+        """Opens a window named ``name`` now. Windows may nest and overlap."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"window name must be a non-empty string, got {name!r}")
+        if name in self._open:
+            raise ValueError(f"window {name!r} is already open; end it before opening it again")
+        if not self.running and not self.sampler.failed:
+            raise RuntimeError("the monitor is not running: call start() or use it as a context manager")
+        region = self.timeline.region(name)
+        self.timeline.begin(region)
+        self._open[name] = _core.now_ns()
+
+    def end_window(self, name: str) -> Measurement:
+        """Closes window ``name`` and returns its Measurement.
+
+        Waits (at most a few sample periods) for the first sample after the window's end, so
+        the right edge is interpolated rather than extrapolated.
+        """
+        if name not in self._open:
+            open_ = ", ".join(sorted(self._open)) or "none"
+            raise KeyError(f"no open window named {name!r} (open windows: {open_}); call begin_window({name!r}) first")
+        t1 = _core.now_ns()
+        self.timeline.end(self.timeline.region(name))
+        t0 = self._open.pop(name)
+        self._wait_for_sample_after(t1)
+        return self.measure(t0, t1, name=name)
+
+    def open_windows(self):
+        """Names of the windows currently open."""
+        return sorted(self._open)
+
+    def _wait_for_sample_after(self, t_ns: int) -> None:
+        period = 1.0 / self.rate_hz
+        deadline = time.monotonic() + max(0.05, 4 * period)
+        while self.running:
+            n = len(self.sampler)
+            if n and self.sampler.samples(n - 1)["t_ns"][0] >= t_ns:
+                return
+            if time.monotonic() > deadline:
+                return
+            time.sleep(min(period / 4, 0.005))
+
+    def measure(self, t0_ns: int, t1_ns: int, name: str = "window") -> Measurement:
+        """Energy over [t0_ns, t1_ns] from the samples recorded so far (see Measurement)."""
+        t0_ns, t1_ns = int(t0_ns), int(t1_ns)
+        # Copy only the samples the window needs: one before t0 to one after t1.
+        lo = max(0, self.sampler.index_at_or_after(t0_ns) - 1)
+        hi = min(len(self.sampler), self.sampler.index_at_or_after(t1_ns) + 1)
+        s = self.sampler.samples(lo, hi)
+        t = s["t_ns"]
+        method = "counter" if self._use_counter else "trapezoid"
+        if method == "counter":
+            per = _core.counter_energy(t, s["counter_j"], self.info.counter_range_j, t0_ns, t1_ns)
+        else:
+            per = _core.integrate_power(t, s["power_w"], t0_ns, t1_ns)
+        energies = [r["energy_j"] for r in per]
+        if self.info.total_rail >= 0:
+            total = energies[self.info.total_rail]
+        else:
+            total = float(np.sum(energies))
+        reason = next((r["reason"] for r in per if r["reason"]), "")
+        if reason and self.sampler.failed:
+            reason += f" (the sampler stopped: {self.sampler.stats()['last_error']})"
+        duration = (t1_ns - t0_ns) * 1e-9
+        return Measurement(
+            name=name, t0_ns=t0_ns, t1_ns=t1_ns, duration_s=duration, energy_j=total,
+            avg_power_w=total / duration if duration > 0 else math.nan,
+            energy_per_rail_j=dict(zip(self.rails, energies)),
+            num_samples=int(per[0]["num_samples"]), sensor=self.info.kind,
+            estimated=bool(self.info.estimated), method=method, idle_power_w=self.idle_power_w,
+            reason=reason, provenance=self.provenance())
+
+    def measure_idle(self, duration_s: float = 2.0) -> float:
+        """Measures idle power over ``duration_s`` (the caller keeps the device idle), stores
+        it as ``idle_power_w`` for net energies, and returns it."""
+        if not (isinstance(duration_s, (int, float)) and duration_s > 0 and math.isfinite(duration_s)):
+            raise ValueError(f"duration_s must be a positive number of seconds, got {duration_s!r}")
+        self.begin_window("(idle)")
+        time.sleep(duration_s)
+        m = self.end_window("(idle)")
+        if not m.ok:
+            raise RuntimeError(f"idle baseline could not be measured: {m.reason}")
+        self.idle_power_w = m.avg_power_w
+        return m.avg_power_w
+
+    # ---- data ---------------------------------------------------------------------------------
+    def samples(self, begin: int = 0, end: Optional[int] = None) -> Samples:
+        """Samples recorded so far as NumPy arrays (safe while sampling)."""
+        s = self.sampler.samples(begin, end)
+        return Samples(t_ns=s["t_ns"], power_w=s["power_w"], counter_j=s["counter_j"],
+                       read_ns=s["read_ns"], lateness_ns=s["lateness_ns"], rails=list(self.rails))
+
+    def total_power(self, samples: Optional[Samples] = None) -> np.ndarray:
+        """Board total power per sample: the total rail, or the sum of rails."""
+        s = samples if samples is not None else self.samples()
+        if self.info.total_rail >= 0:
+            return s.power_w[:, self.info.total_rail]
+        return s.power_w.sum(axis=1)
+
+    def to_pandas(self):
+        """Samples as a pandas DataFrame: t_ns, t_s (from the first sample), one ``<rail>_w``
+        column per rail, total_w, counters (``<rail>_counter_j``) where present, read_us."""
+        import pandas as pd
+
+        s = self.samples()
+        cols = {"t_ns": s.t_ns, "t_s": (s.t_ns - (s.t_ns[0] if len(s) else 0)) * 1e-9}
+        for i, r in enumerate(self.rails):
+            cols[f"{r}_w"] = s.power_w[:, i]
+        cols["total_w"] = self.total_power(s)
+        if s.counter_j.shape[0]:
+            for i, r in enumerate(self.rails):
+                cols[f"{r}_counter_j"] = s.counter_j[:, i]
+        cols["read_us"] = s.read_ns / 1000.0
+        return pd.DataFrame(cols)
+
+    def to_csv(self, path: str) -> str:
+        """Writes every sample to ``path`` in edgepower's trace CSV (see edgepower.trace)."""
+        w = trace.TraceWriter(path, self.info, self.rate_hz)
+        try:
+            w.write(self.sampler)
+        finally:
+            w.close()
+        return path
+
+    def stats(self) -> Dict[str, object]:
+        """Sampler statistics: samples, achieved rate, lateness and read-time percentiles, share
+        of identical readings, effective sensor update interval, read errors, missed deadlines."""
+        st = dict(self.sampler.stats())
+        st["sensor"] = self.info.kind
+        st["estimated"] = bool(self.info.estimated)
+        return st
+
+    def provenance(self) -> Dict[str, object]:
+        """Where the figures come from: sensor, rails, rates, update interval, idle baseline.
+        Cheap (no copy of the samples); :meth:`stats` has the full sampler statistics."""
+        n = len(self.sampler)
+        achieved = math.nan
+        if n >= 2:
+            first = int(self.sampler.samples(0, 1)["t_ns"][0])
+            last = int(self.sampler.samples(n - 1, n)["t_ns"][0])
+            achieved = (n - 1) / ((last - first) * 1e-9) if last > first else math.nan
+        return {
+            "sensor": self.info.kind,
+            "sensor_description": self.info.description,
+            "rails": list(self.rails),
+            "total_rail": self.rails[self.info.total_rail] if self.info.total_rail >= 0 else "sum of rails",
+            "estimated": bool(self.info.estimated),
+            "requested_rate_hz": self.rate_hz,
+            "achieved_rate_hz": achieved,
+            "sensor_update_interval_s": self.info.update_interval_s,
+            "idle_power_w": self.idle_power_w,
+            "details": dict(self.info.details),
+        }
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<PowerMonitor sensor={self.info.kind!r} rate_hz={self.rate_hz:g} {state} samples={len(self.sampler)}>"
+
+
+__all__ = ["PowerMonitor"]

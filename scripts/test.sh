@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test: C++ (GoogleTest via ctest), Python (pytest) and the notebooks (executed
+# by pytest in tests/python/test_notebooks.py). Sets everything up on a fresh machine first.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$EDGEPOWER_ROOT"
+
+echo "== C++ tests (GoogleTest) =="
+cmake -S . -B build/tests -G Ninja -DEDGEPOWER_BUILD_TESTS=ON -DEDGEPOWER_BUILD_PYTHON=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/tests -j "$(nproc)"
+ctest --test-dir build/tests --output-on-failure -j 2
+
+echo "== Python tests and notebooks (pytest) =="
+cd "$EDGEPOWER_ROOT"
+"$EDGEPOWER_PY" -m pytest tests/python -q -p no:cacheprovider "$@"

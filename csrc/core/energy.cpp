@@ -64,8 +64,8 @@ std::string status_message(EnergyStatus s) {
 EnergyResult integrate_power(const int64_t* t, const double* p, std::size_t n, std::size_t stride,
                              int64_t t0, int64_t t1) {
   const EnergyStatus cov = coverage(t, n, t0, t1);
-  if (cov != EnergyStatus::Ok) return failed(cov, t0, t1);
-  const std::size_t samples = count_in(t, n, t0, t1);
+  const std::size_t samples = (n && t1 >= t0) ? count_in(t, n, t0, t1) : 0;
+  if (cov != EnergyStatus::Ok) return failed(cov, t0, t1, samples);
   // i0: last sample at or before t0; i1: first sample at or after t1.
   const std::size_t i0 = static_cast<std::size_t>(std::upper_bound(t, t + n, t0) - t) - 1;
   const std::size_t i1 = static_cast<std::size_t>(std::lower_bound(t, t + n, t1) - t);
@@ -99,7 +99,7 @@ void unwrap_counter(const double* c, std::size_t n, std::size_t stride, double r
 EnergyResult counter_energy(const int64_t* t, const double* c, std::size_t n, std::size_t stride,
                             double range, int64_t t0, int64_t t1) {
   const EnergyStatus cov = coverage(t, n, t0, t1);
-  if (cov != EnergyStatus::Ok) return failed(cov, t0, t1);
+  if (cov != EnergyStatus::Ok) return failed(cov, t0, t1, (n && t1 >= t0) ? count_in(t, n, t0, t1) : 0);
   const std::size_t i0 = static_cast<std::size_t>(std::upper_bound(t, t + n, t0) - t) - 1;
   const std::size_t i1 = static_cast<std::size_t>(std::lower_bound(t, t + n, t1) - t);
   // Unwrap only the readings the window needs.

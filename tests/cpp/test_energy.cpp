@@ -1,0 +1,203 @@
+// Exact expected integrals for the energy code.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "core/energy.hpp"
+
+using namespace edgepower;
+
+namespace {
+constexpr int64_t kS = 1'000'000'000;  // ns per second
+
+std::vector<int64_t> times(std::initializer_list<double> seconds) {
+  std::vector<int64_t> t;
+  for (double s : seconds) t.push_back(static_cast<int64_t>(std::llround(s * kS)));
+  return t;
+}
+
+EnergyResult integ(const std::vector<int64_t>& t, const std::vector<double>& p, double t0, double t1) {
+  return integrate_power(t.data(), p.data(), t.size(), 1, std::llround(t0 * kS), std::llround(t1 * kS));
+}
+}  // namespace
+
+TEST(Energy, ConstantPower) {
+  auto t = times({0, 1, 2, 3, 4});
+  std::vector<double> p(5, 5.0);
+  auto r = integ(t, p, 0.5, 3.25);
+  ASSERT_EQ(r.status, EnergyStatus::Ok);
+  EXPECT_NEAR(r.energy_j, 5.0 * 2.75, 1e-12);
+  EXPECT_NEAR(r.avg_power_w, 5.0, 1e-12);
+  EXPECT_NEAR(r.duration_s, 2.75, 1e-12);
+  EXPECT_EQ(r.num_samples, 3u);  // samples at 1, 2, 3
+}
+
+TEST(Energy, LinearRampIsExact) {
+  // p(t) = 2 + 3t sampled at irregular times: the trapezoid of a linear function is exact.
+  auto t = times({0, 0.13, 0.5, 0.51, 1.7, 2.0, 3.3});
+  std::vector<double> p;
+  for (int64_t x : t) p.push_back(2.0 + 3.0 * x / 1e9);
+  auto r = integ(t, p, 0.2, 3.0);
+  ASSERT_EQ(r.status, EnergyStatus::Ok);
+  const double expected = (2.0 * 3.0 + 1.5 * 3.0 * 3.0) - (2.0 * 0.2 + 1.5 * 0.2 * 0.2);
+  EXPECT_NEAR(r.energy_j, expected, 1e-9);
+}
+
+TEST(Energy, StepBetweenTwoSamplesIsLinearlyInterpolated) {
+  // Power jumps from 1 W to 9 W somewhere between the samples at 1 s and 2 s: the samples only
+  // say "1 at 1 s, 9 at 2 s", so the integral over [1, 2] is the trapezoid 5 J.
+  auto t = times({0, 1, 2, 3});
+  std::vector<double> p = {1, 1, 9, 9};
+  EXPECT_NEAR(integ(t, p, 0, 3).energy_j, 1 + 5 + 9, 1e-12);
+  EXPECT_NEAR(integ(t, p, 1, 2).energy_j, 5.0, 1e-12);
+  // Half of that interval: p goes 1 -> 5 over [1, 1.5]: 1.5 J.
+  EXPECT_NEAR(integ(t, p, 1, 1.5).energy_j, 1.5, 1e-12);
+}
+
+TEST(Energy, WindowEdgesExactlyOnSamples) {
+  auto t = times({0, 1, 2, 3});
+  std::vector<double> p = {2, 4, 6, 8};
+  auto r = integ(t, p, 1, 3);
+  ASSERT_EQ(r.status, EnergyStatus::Ok);
+  EXPECT_DOUBLE_EQ(r.energy_j, 5.0 + 7.0);
+  EXPECT_EQ(r.num_samples, 3u);
+  // The whole recording, edges on the first and last samples.
+  EXPECT_DOUBLE_EQ(integ(t, p, 0, 3).energy_j, 3.0 + 5.0 + 7.0);
+}
+
+TEST(Energy, WindowInsideOneSampleInterval) {
+  auto t = times({0, 1});
+  std::vector<double> p = {0, 10};
+  auto r = integ(t, p, 0.25, 0.75);  // p: 2.5 -> 7.5 over 0.5 s
+  ASSERT_EQ(r.status, EnergyStatus::Ok);
+  EXPECT_NEAR(r.energy_j, 2.5, 1e-12);
+  EXPECT_EQ(r.num_samples, 0u);
+  EXPECT_NEAR(integ(t, p, 0.5, 0.5).energy_j, 0.0, 1e-15);  // empty window: 0 J, not NaN
+}
+
+TEST(Energy, UncoveredWindowsAreNaNWithAReason) {
+  auto t = times({1, 2, 3});
+  std::vector<double> p = {1, 1, 1};
+  auto before = integ(t, p, 0.5, 2);
+  EXPECT_TRUE(std::isnan(before.energy_j));
+  EXPECT_EQ(before.status, EnergyStatus::BeforeFirstSample);
+  EXPECT_NE(status_message(before.status).find("before the first sample"), std::string::npos);
+  EXPECT_EQ(integ(t, p, 2, 3.5).status, EnergyStatus::AfterLastSample);
+  EXPECT_EQ(integ(t, p, 2.5, 2).status, EnergyStatus::Reversed);
+  std::vector<int64_t> none;
+  std::vector<double> nonep;
+  EXPECT_EQ(integrate_power(none.data(), nonep.data(), 0, 1, 0, 1).status, EnergyStatus::NoSamples);
+  std::vector<double> bad = {1, NAN, 1};
+  EXPECT_EQ(integ(t, bad, 1, 3).status, EnergyStatus::NotFinite);
+}
+
+TEST(Energy, StrideSelectsARail) {
+  auto t = times({0, 1, 2});
+  std::vector<double> p = {1, 10, 1, 10, 1, 10};  // two rails: 1 W and 10 W
+  EXPECT_DOUBLE_EQ(integrate_power(t.data(), p.data(), 3, 2, 0, 2 * kS).energy_j, 2.0);
+  EXPECT_DOUBLE_EQ(integrate_power(t.data(), p.data() + 1, 3, 2, 0, 2 * kS).energy_j, 20.0);
+}
+
+TEST(Energy, CounterDeltaWrapsOnce) {
+  EXPECT_DOUBLE_EQ(counter_delta(10.0, 25.0, 100.0), 15.0);
+  EXPECT_DOUBLE_EQ(counter_delta(95.0, 5.0, 100.0), 10.0);
+  EXPECT_DOUBLE_EQ(counter_delta(95.0, 5.0, 0.0), -90.0);  // no range: no correction
+}
+
+TEST(Energy, WrappedCounterEnergy) {
+  // 10 W for 10 s, counter wraps at 32 J: raw readings 0, 10, 20, 30, 8, 18, ...
+  std::vector<int64_t> t;
+  std::vector<double> c;
+  for (int i = 0; i <= 10; ++i) {
+    t.push_back(i * kS);
+    c.push_back(std::fmod(10.0 * i, 32.0));
+  }
+  auto r = counter_energy(t.data(), c.data(), t.size(), 1, 32.0, 0, 10 * kS);
+  ASSERT_EQ(r.status, EnergyStatus::Ok);
+  EXPECT_NEAR(r.energy_j, 100.0, 1e-9);
+  // Interpolated edges across a wrap: [2.5 s, 7.25 s] -> 47.5 J.
+  EXPECT_NEAR(counter_energy(t.data(), c.data(), t.size(), 1, 32.0, 2500 * 1000000LL, 7250 * 1000000LL).energy_j,
+              47.5, 1e-9);
+  std::vector<double> cum(t.size());
+  unwrap_counter(c.data(), c.size(), 1, 32.0, cum.data());
+  EXPECT_DOUBLE_EQ(cum.back(), 100.0);
+  EXPECT_EQ(counter_energy(t.data(), c.data(), t.size(), 1, 32.0, -1, kS).status, EnergyStatus::BeforeFirstSample);
+}
+
+TEST(Energy, AttributionMatchesSingleWindows) {
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> u(0, 1);
+  const std::size_t n = 20000;
+  std::vector<int64_t> t(n);
+  std::vector<double> p(n);
+  int64_t now = 1000;
+  for (std::size_t i = 0; i < n; ++i) {
+    now += 50'000 + static_cast<int64_t>(u(rng) * 100'000);  // irregular 50-150 us
+    t[i] = now;
+    p[i] = 3.0 + 5.0 * u(rng);
+  }
+  const std::size_t w = 3000;
+  std::vector<int64_t> a(w), b(w);
+  for (std::size_t k = 0; k < w; ++k) {  // unsorted, overlapping, some on samples, some uncovered
+    int64_t x = t[0] - 5'000'000 + static_cast<int64_t>(u(rng) * (t.back() - t[0] + 10'000'000));
+    int64_t len = static_cast<int64_t>(u(rng) * 50'000'000);
+    if (k % 7 == 0) x = t[k % n];
+    if (k % 11 == 0) len = 0;
+    a[k] = x;
+    b[k] = x + len;
+  }
+  std::vector<double> e(w);
+  std::vector<int64_t> cnt(w);
+  std::vector<uint8_t> st(w);
+  attribute_windows(t.data(), p.data(), n, 1, a.data(), b.data(), w, e.data(), cnt.data(), st.data());
+  int ok = 0;
+  for (std::size_t k = 0; k < w; ++k) {
+    auto r = integrate_power(t.data(), p.data(), n, 1, a[k], b[k]);
+    ASSERT_EQ(static_cast<int>(st[k]), static_cast<int>(r.status)) << "window " << k;
+    ASSERT_EQ(cnt[k], static_cast<int64_t>(r.num_samples)) << "window " << k;
+    if (r.status == EnergyStatus::Ok) {
+      ++ok;
+      ASSERT_NEAR(e[k], r.energy_j, 1e-9 * (1 + std::fabs(r.energy_j))) << "window " << k;
+    } else {
+      ASSERT_TRUE(std::isnan(e[k]));
+    }
+  }
+  EXPECT_GT(ok, 2500);
+}
+
+TEST(Energy, AttributionIsolatesANaN) {
+  auto t = times({0, 1, 2, 3, 4, 5});
+  std::vector<double> p = {1, 1, NAN, 1, 1, 1};
+  std::vector<int64_t> a = {0, 3 * kS, 1 * kS}, b = {1 * kS, 5 * kS, 3 * kS};
+  std::vector<double> e(3);
+  std::vector<int64_t> c(3);
+  std::vector<uint8_t> s(3);
+  attribute_windows(t.data(), p.data(), t.size(), 1, a.data(), b.data(), 3, e.data(), c.data(), s.data());
+  EXPECT_DOUBLE_EQ(e[0], 1.0);
+  EXPECT_DOUBLE_EQ(e[1], 2.0);
+  EXPECT_EQ(s[2], static_cast<uint8_t>(EnergyStatus::NotFinite));
+}
+
+TEST(Stats, StudentTQuantiles) {
+  EXPECT_NEAR(student_t_quantile(0.975, 1), 12.7062, 1e-4);
+  EXPECT_NEAR(student_t_quantile(0.975, 4), 2.7764, 1e-4);
+  EXPECT_NEAR(student_t_quantile(0.975, 30), 2.0423, 1e-4);
+  EXPECT_NEAR(student_t_quantile(0.025, 9), -2.2622, 1e-4);
+  EXPECT_NEAR(student_t_quantile(0.975, 1e6), 1.95996, 1e-4);
+  EXPECT_THROW(student_t_quantile(1.0, 3), std::invalid_argument);
+}
+
+TEST(Stats, RepeatStatsAndNetEnergy) {
+  std::vector<double> v = {10, 12, 11, 13, 9};
+  auto s = repeat_stats(v.data(), v.size());
+  EXPECT_DOUBLE_EQ(s.mean, 11.0);
+  EXPECT_NEAR(s.stddev, std::sqrt(2.5), 1e-12);
+  EXPECT_NEAR(s.ci95_half_width, 2.7764451 * std::sqrt(2.5) / std::sqrt(5.0), 1e-6);
+  auto one = repeat_stats(v.data(), 1);
+  EXPECT_DOUBLE_EQ(one.mean, 10.0);
+  EXPECT_TRUE(std::isnan(one.ci95_half_width));
+  EXPECT_DOUBLE_EQ(net_energy(10.0, 2.0, 3.0), 4.0);
+}

@@ -1,0 +1,229 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <thread>
+
+#include "core/clock.hpp"
+#include "core/energy.hpp"
+#include "core/sampler.hpp"
+#include "core/sensors/synthetic.hpp"
+
+using namespace edgepower;
+
+namespace {
+// Waits (polling) until pred() or the deadline; returns pred().
+template <typename Pred>
+bool wait_until(Pred pred, double seconds) {
+  const int64_t deadline = now_ns() + static_cast<int64_t>(seconds * 1e9);
+  while (!pred()) {
+    if (now_ns() > deadline) return pred();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// A sensor whose reads take a fixed time (busy wait), to test missed deadlines.
+class SlowSensor : public Sensor {
+ public:
+  explicit SlowSensor(int64_t read_ns) : Sensor(info()), read_ns_(read_ns) {}
+  void read(double* p, double*) override {
+    const int64_t end = now_ns() + read_ns_;
+    while (now_ns() < end) {
+    }
+    p[0] = 1.0;
+  }
+
+ private:
+  static SensorInfo info() {
+    SensorInfo i;
+    i.kind = "slow";
+    i.rails = {"total"};
+    return i;
+  }
+  int64_t read_ns_;
+};
+}  // namespace
+
+TEST(Sampler, RejectsRatesOutsideOneHzTo20kHz) {
+  auto s = std::make_shared<ConstantSensor>(std::vector<double>{1.0});
+  SamplerOptions o;
+  o.rate_hz = 0.5;
+  EXPECT_THROW(Sampler(s, o), std::invalid_argument);
+  o.rate_hz = 20001;
+  EXPECT_THROW(Sampler(s, o), std::invalid_argument);
+  o.rate_hz = 20000;
+  EXPECT_NO_THROW(Sampler(s, o));
+  EXPECT_THROW(Sampler(nullptr, {}), std::invalid_argument);
+}
+
+TEST(Sampler, KeepsTheRateOnAbsoluteDeadlines) {
+  auto s = std::make_shared<ConstantSensor>(std::vector<double>{5.0, 2.0});
+  SamplerOptions o;
+  o.rate_hz = 2000;
+  o.chunk_samples = 256;  // force many chunks
+  Sampler sm(s, o);
+  sm.start();
+  ASSERT_TRUE(wait_until([&] { return sm.size() >= 2000; }, 10.0));
+  sm.stop();
+  auto st = sm.stats();
+  EXPECT_GE(st.samples, 2000u);
+  // Absolute deadlines: the achieved rate is the requested one, whatever the lateness.
+  EXPECT_NEAR(st.achieved_rate_hz, 2000.0, 2000.0 * 0.02);
+  auto b = sm.copy_block();
+  ASSERT_EQ(b.size(), st.samples);
+  for (std::size_t i = 1; i < b.size(); ++i) ASSERT_GT(b.t_ns[i], b.t_ns[i - 1]);
+  EXPECT_DOUBLE_EQ(b.power_w[0], 5.0);
+  EXPECT_DOUBLE_EQ(b.power_w[1], 2.0);
+  EXPECT_EQ(st.identical_share, 1.0);
+  EXPECT_TRUE(std::isnan(st.effective_update_interval_s));
+  EXPECT_EQ(st.read_errors, 0u);
+  // Energy over the recording: 7 W total.
+  auto r = integrate_power(b.t_ns.data(), b.power_w.data(), b.size(), 2, b.t_ns[10], b.t_ns[1500]);
+  EXPECT_NEAR(r.energy_j, 5.0 * (b.t_ns[1500] - b.t_ns[10]) * 1e-9, 1e-9);
+}
+
+TEST(Sampler, CopiesWhileRunning) {
+  auto s = std::make_shared<ConstantSensor>(std::vector<double>{1.0});
+  SamplerOptions o;
+  o.rate_hz = 5000;
+  o.chunk_samples = 64;
+  Sampler sm(s, o);
+  sm.start();
+  std::size_t last = 0;
+  const int64_t end = now_ns() + 300'000'000;
+  while (now_ns() < end) {
+    auto b = sm.copy_block(last);
+    for (std::size_t i = 1; i < b.size(); ++i) ASSERT_GT(b.t_ns[i], b.t_ns[i - 1]);
+    for (double p : b.power_w) ASSERT_EQ(p, 1.0);
+    last += b.size();
+  }
+  sm.stop();
+  EXPECT_GT(last, 500u);
+  EXPECT_EQ(sm.index_at_or_after(0), 0u);
+  auto b = sm.copy_block();
+  EXPECT_EQ(sm.index_at_or_after(b.t_ns[100]), 100u);
+  EXPECT_EQ(sm.index_at_or_after(b.t_ns[100] + 1), 101u);
+  EXPECT_EQ(sm.index_at_or_after(b.t_ns.back() + 1), b.size());
+}
+
+TEST(Sampler, EffectiveUpdateIntervalOfAHeldSensor) {
+  SyntheticOptions so;
+  so.refresh_s = 0.005;  // value changes every 5 ms, sampled at 2 kHz
+  auto s = std::make_shared<SquareSensor>(1.0, 2.0, 0.010, 0.5, so);
+  SamplerOptions o;
+  o.rate_hz = 2000;
+  Sampler sm(s, o);
+  sm.start();
+  ASSERT_TRUE(wait_until([&] { return sm.size() >= 1000; }, 10.0));
+  sm.stop();
+  auto st = sm.stats();
+  EXPECT_NEAR(st.effective_update_interval_s, 0.005, 0.0005);
+  EXPECT_NEAR(st.identical_share, 0.9, 0.03);  // 9 of 10 readings repeat
+}
+
+TEST(Sampler, MissedDeadlinesAreCountedNotCaughtUp) {
+  auto s = std::make_shared<SlowSensor>(2'500'000);  // 2.5 ms reads at 1 kHz
+  SamplerOptions o;
+  o.rate_hz = 1000;
+  Sampler sm(s, o);
+  sm.start();
+  ASSERT_TRUE(wait_until([&] { return sm.size() >= 100; }, 10.0));
+  sm.stop();
+  auto st = sm.stats();
+  auto b = sm.copy_block();
+  // No burst: consecutive samples are at least one read apart, never back to back.
+  for (std::size_t i = 1; i < b.size(); ++i) ASSERT_GE(b.t_ns[i] - b.t_ns[i - 1], 2'400'000);
+  EXPECT_GT(st.missed_deadlines, st.samples);  // two of every three deadlines are skipped
+  EXPECT_LT(st.achieved_rate_hz, 400.0);
+  EXPECT_GE(st.read_p50_us, 2500.0);
+}
+
+TEST(Sampler, ReadErrorsAreCountedAndSamplingGoesOn) {
+  auto inner = std::make_shared<ConstantSensor>(std::vector<double>{3.0});
+  auto s = std::make_shared<FailingSensor>(inner, 10, 5);  // reads 10..14 fail
+  SamplerOptions o;
+  o.rate_hz = 1000;
+  o.max_consecutive_failures = 6;
+  Sampler sm(s, o);
+  sm.start();
+  ASSERT_TRUE(wait_until([&] { return sm.size() >= 50; }, 10.0));
+  EXPECT_NO_THROW(sm.stop());
+  auto st = sm.stats();
+  EXPECT_EQ(st.read_errors, 5u);
+  EXPECT_FALSE(st.failed);
+  EXPECT_EQ(st.last_error, "injected failure");
+}
+
+TEST(Sampler, StopsAfterConsecutiveFailuresAndStopRaisesTheCause) {
+  auto inner = std::make_shared<ConstantSensor>(std::vector<double>{3.0});
+  auto s = std::make_shared<FailingSensor>(inner, 20, -1, "device unplugged");
+  SamplerOptions o;
+  o.rate_hz = 1000;
+  o.max_consecutive_failures = 5;
+  Sampler sm(s, o);
+  sm.start();
+  ASSERT_TRUE(wait_until([&] { return sm.failed(); }, 10.0));
+  EXPECT_TRUE(wait_until([&] { return !sm.running(); }, 1.0));
+  try {
+    sm.stop();
+    FAIL() << "stop() should raise the cause";
+  } catch (const SensorError& e) {
+    EXPECT_NE(std::string(e.what()).find("device unplugged"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("5 consecutive"), std::string::npos);
+  }
+  EXPECT_EQ(sm.size(), 20u);  // what was recorded stays readable
+  EXPECT_NO_THROW(sm.stop()); // reported once
+}
+
+TEST(Sampler, StopReturnsWithinAPeriodPlusARead) {
+  auto s = std::make_shared<ConstantSensor>(std::vector<double>{1.0});
+  SamplerOptions o;
+  o.rate_hz = 1;  // a 1 s period
+  Sampler sm(s, o);
+  sm.start();
+  ASSERT_TRUE(wait_until([&] { return sm.size() >= 1; }, 5.0));
+  const int64_t t0 = now_ns();
+  sm.stop();
+  EXPECT_LT(now_ns() - t0, 1'100'000'000);
+  EXPECT_FALSE(sm.running());
+}
+
+TEST(Sampler, RestartAppendsAndDestroyingARunningSamplerIsSafe) {
+  auto s = std::make_shared<ConstantSensor>(std::vector<double>{1.0});
+  {
+    Sampler sm(s, {});
+    sm.start();
+    EXPECT_THROW(sm.start(), std::logic_error);
+    ASSERT_TRUE(wait_until([&] { return sm.size() >= 10; }, 5.0));
+    sm.stop();
+    const std::size_t first = sm.size();
+    sm.start();
+    ASSERT_TRUE(wait_until([&] { return sm.size() >= first + 10; }, 5.0));
+  }  // destroyed while running
+  SUCCEED();
+}
+
+TEST(Sampler, UnavailableSensorRefusesToStart) {
+  class Missing : public Sensor {
+   public:
+    Missing() : Sensor(make()) {}
+    void read(double*, double*) override { throw SensorError("unreachable"); }
+    static SensorInfo make() {
+      SensorInfo i;
+      i.kind = "missing";
+      i.rails = {"x"};
+      i.available = false;
+      i.reason = "no such device; plug it in";
+      return i;
+    }
+  };
+  Sampler sm(std::make_shared<Missing>(), {});
+  try {
+    sm.start();
+    FAIL();
+  } catch (const SensorUnavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("plug it in"), std::string::npos);
+  }
+}

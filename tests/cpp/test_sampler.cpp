@@ -69,8 +69,11 @@ TEST(Sampler, KeepsTheRateOnAbsoluteDeadlines) {
   sm.stop();
   auto st = sm.stats();
   EXPECT_GE(st.samples, 2000u);
-  // Absolute deadlines: the achieved rate is the requested one, whatever the lateness.
-  EXPECT_NEAR(st.achieved_rate_hz, 2000.0, 2000.0 * 0.02);
+  // Absolute deadlines never drift: every deadline in the run is either sampled or counted as
+  // missed, however late the wake-ups were.
+  const double deadlines = st.duration_s * 2000.0 + 1;
+  EXPECT_NEAR(static_cast<double>(st.samples + st.missed_deadlines), deadlines, deadlines * 0.005 + 2);
+  EXPECT_GT(st.achieved_rate_hz, 2000.0 * 0.8);
   auto b = sm.copy_block();
   ASSERT_EQ(b.size(), st.samples);
   for (std::size_t i = 1; i < b.size(); ++i) ASSERT_GT(b.t_ns[i], b.t_ns[i - 1]);

@@ -116,50 +116,67 @@ EnergyResult counter_energy(const int64_t* t, const double* c, std::size_t n, st
 void attribute_windows(const int64_t* t, const double* p, std::size_t n, std::size_t stride,
                        const int64_t* w0, const int64_t* w1, std::size_t nw, double* energy,
                        int64_t* num_samples, uint8_t* status) {
-  // cum[k]: trapezoid from t[0] to t[k], with non-finite intervals counted as 0 and tallied in
-  // bad[k], so one NaN poisons only the windows that touch it.
-  std::vector<double> cum(n);
-  std::vector<uint32_t> bad(n);
-  bool sorted = true;
-  if (n) { cum[0] = 0; bad[0] = 0; }
-  for (std::size_t k = 1; k < n; ++k) {
-    const int64_t dt = t[k] - t[k - 1];
-    if (dt < 0) sorted = false;
-    const double area = 0.5 * (p[(k - 1) * stride] + p[k * stride]) * (dt * kNsToS);
-    const bool ok = std::isfinite(area);
-    cum[k] = cum[k - 1] + (ok ? area : 0.0);
-    bad[k] = bad[k - 1] + (ok ? 0 : 1);
-  }
   // Edges sorted by time: entry e < nw is the start of window e, else the end of window e - nw.
-  std::vector<uint32_t> order(2 * nw);
-  std::iota(order.begin(), order.end(), 0u);
-  auto edge_time = [&](uint32_t e) { return e < nw ? w0[e] : w1[e - nw]; };
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return edge_time(a) < edge_time(b); });
-  std::vector<double> f(2 * nw);        // cumulative energy at each edge
-  std::vector<std::size_t> idx(2 * nw); // lower_bound for starts, upper_bound for ends
+  std::vector<std::pair<int64_t, uint32_t>> edges(2 * nw);
+  for (std::size_t w = 0; w < nw; ++w) {
+    edges[w] = {w0[w], static_cast<uint32_t>(w)};
+    edges[w + nw] = {w1[w], static_cast<uint32_t>(w + nw)};
+  }
+  std::sort(edges.begin(), edges.end());
+  // One forward sweep over the samples, which both finds each edge and integrates up to it:
+  // `cum` is the trapezoid from t[0] to t[k], with non-finite intervals counted as 0 and
+  // tallied in `bad`, so one NaN poisons only the windows that touch it. At each edge we record
+  // the cumulative energy there; a window's energy is its end's minus its start's.
+  std::vector<double> f(2 * nw);
+  std::vector<std::size_t> idx(2 * nw);  // first sample >= x for starts, first > x for ends
+  std::vector<uint32_t> bad_at(2 * nw);
   std::vector<uint8_t> edge_ok(2 * nw);
-  std::size_t lb = 0, ub = 0;
-  for (uint32_t e : order) {
-    const int64_t x = edge_time(e);
-    while (lb < n && t[lb] < x) ++lb;
-    while (ub < n && t[ub] <= x) ++ub;
-    idx[e] = e < nw ? lb : ub;
-    if (n == 0 || x < t[0] || x > t[n - 1]) { edge_ok[e] = 0; f[e] = kNaN; continue; }
-    const std::size_t k = ub - 1;  // last sample at or before x
+  double cum = 0.0;
+  uint32_t bad = 0;
+  bool unsorted = false;
+  std::size_t k = 0;  // last sample at or before the current edge
+  for (const auto& edge : edges) {
+    const int64_t x = edge.first;
+    const uint32_t e = edge.second;
+    if (n == 0 || x < t[0] || x > t[n - 1]) {
+      idx[e] = (n == 0 || x < t[0]) ? 0 : n;
+      edge_ok[e] = 0;
+      f[e] = kNaN;
+      continue;
+    }
+    double twice = 0.0;
+    std::size_t i = k;
+    for (; i + 1 < n && t[i + 1] <= x; ++i) {
+      unsorted |= t[i + 1] < t[i];
+      twice += (p[i * stride] + p[(i + 1) * stride]) * static_cast<double>(t[i + 1] - t[i]);
+    }
+    if (std::isfinite(twice)) {
+      cum += 0.5 * twice * kNsToS;
+    } else {  // rare: redo interval by interval to count the bad ones
+      for (std::size_t j = k; j < i; ++j) {
+        const double area = 0.5 * (p[j * stride] + p[(j + 1) * stride]) * ((t[j + 1] - t[j]) * kNsToS);
+        if (std::isfinite(area)) cum += area; else ++bad;
+      }
+    }
+    k = i;
+    std::size_t lb = k + 1;
+    if (t[k] == x) {
+      lb = k;
+      while (lb > 0 && t[lb - 1] == x) --lb;
+    }
+    idx[e] = e < nw ? lb : k + 1;
     const double px = interpolate(t, p, stride, k, n, x);
     const double part = 0.5 * (p[k * stride] + px) * ((x - t[k]) * kNsToS);
-    f[e] = cum[k] + part;
-    // bad intervals are tracked by their right sample; the partial piece lies in interval k..k+1.
+    f[e] = cum + part;
+    bad_at[e] = bad;
     edge_ok[e] = std::isfinite(part) ? 1 : 0;
   }
   for (std::size_t w = 0; w < nw; ++w) {
     const std::size_t s = w, e = w + nw;
     num_samples[w] = static_cast<int64_t>(idx[e] >= idx[s] ? idx[e] - idx[s] : 0);
-    EnergyStatus st = sorted ? coverage(t, n, w0[w], w1[w]) : EnergyStatus::Unsorted;
-    if (st == EnergyStatus::Ok) {
-      const std::size_t k0 = static_cast<std::size_t>(std::upper_bound(t, t + n, w0[w]) - t) - 1;
-      const std::size_t k1 = static_cast<std::size_t>(std::upper_bound(t, t + n, w1[w]) - t) - 1;
-      if (!edge_ok[s] || !edge_ok[e] || bad[k1] != bad[k0]) st = EnergyStatus::NotFinite;
+    EnergyStatus st = unsorted ? EnergyStatus::Unsorted : coverage(t, n, w0[w], w1[w]);
+    if (st == EnergyStatus::Ok && (!edge_ok[s] || !edge_ok[e] || bad_at[e] != bad_at[s])) {
+      st = EnergyStatus::NotFinite;
     }
     status[w] = static_cast<uint8_t>(st);
     energy[w] = st == EnergyStatus::Ok ? f[e] - f[s] : kNaN;

@@ -201,3 +201,16 @@ TEST(Stats, RepeatStatsAndNetEnergy) {
   EXPECT_TRUE(std::isnan(one.ci95_half_width));
   EXPECT_DOUBLE_EQ(net_energy(10.0, 2.0, 3.0), 4.0);
 }
+
+TEST(Energy, AttributionRejectsTimestampsGoingBackwards) {
+  std::vector<int64_t> t = {0, 2 * kS, 1 * kS, 3 * kS, 4 * kS};
+  std::vector<double> p(5, 1.0);
+  std::vector<int64_t> a = {0}, b = {4 * kS};
+  double e;
+  int64_t c;
+  uint8_t s;
+  attribute_windows(t.data(), p.data(), t.size(), 1, a.data(), b.data(), 1, &e, &c, &s);
+  EXPECT_EQ(s, static_cast<uint8_t>(EnergyStatus::Unsorted));
+  EXPECT_TRUE(std::isnan(e));
+  EXPECT_EQ(integrate_power(t.data(), p.data(), t.size(), 1, 0, 4 * kS).status, EnergyStatus::Unsorted);
+}

@@ -64,8 +64,8 @@ class Load:
 
 
 # ---------------------------------------------------------------- samplers
-def native_sampler(sensor, rate_hz, run):
-    s = _core.Sampler(sensor, rate_hz)
+def native_sampler(sensor, rate_hz, run, realtime_priority=0):
+    s = _core.Sampler(sensor, rate_hz, realtime_priority=realtime_priority)
     s.start()
     time.sleep(0.05)  # let it settle before the measured part
     first = len(s)
@@ -121,7 +121,9 @@ def bench_sampler(seconds: float):
         load = Load(load_kind)
         base_ips = load.run(seconds) if load_kind != "idle" else float("nan")
         for rate in (1000, 10000):
-            for name, fn in (("native", native_sampler), ("python-thread", python_sampler)):
+            for name, fn in (("native", native_sampler),
+                             ("native-rt", lambda *a: native_sampler(*a, realtime_priority=1)),
+                             ("python-thread", python_sampler)):
                 ips, t, late = fn(sensor, rate, lambda: load.run(seconds))
                 r = {"load": load_kind, "rate_hz": rate, "sampler": name, **summarize(t, late)}
                 if load_kind != "idle":

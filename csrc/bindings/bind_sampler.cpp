@@ -27,6 +27,7 @@ py::dict stats_dict(const SamplerStats& s) {
   d["effective_update_interval_s"] = s.effective_update_interval_s;
   d["last_error"] = s.last_error;
   d["failed"] = s.failed;
+  d["realtime"] = s.realtime;
   return d;
 }
 }  // namespace
@@ -35,20 +36,22 @@ void register_sampler(py::module_& m) {
   py::class_<Sampler, SamplerPtr>(m, "Sampler",
                                   "A native thread reading one sensor at rate_hz on absolute deadlines. "
                                   "It never takes the GIL.")
-      .def(py::init([](SensorPtr sensor, double rate_hz, int max_failures, std::size_t chunk) {
+      .def(py::init([](SensorPtr sensor, double rate_hz, int max_failures, std::size_t chunk, int rt) {
              SamplerOptions o;
+             o.realtime_priority = rt;
              o.rate_hz = rate_hz;
              o.max_consecutive_failures = max_failures;
              o.chunk_samples = chunk;
              return std::make_shared<Sampler>(std::move(sensor), o);
            }),
            py::arg("sensor"), py::arg("rate_hz") = 1000.0, py::arg("max_consecutive_failures") = 100,
-           py::arg("chunk_samples") = 16384)
+           py::arg("chunk_samples") = 16384, py::arg("realtime_priority") = 0)
       .def("start", &Sampler::start, py::call_guard<py::gil_scoped_release>())
       .def("stop", &Sampler::stop, py::call_guard<py::gil_scoped_release>(),
            "Stops and joins the thread; raises SensorError if it gave up after consecutive failures.")
       .def_property_readonly("running", &Sampler::running)
       .def_property_readonly("failed", &Sampler::failed)
+      .def_property_readonly("realtime", &Sampler::realtime)
       .def_property_readonly("sensor", &Sampler::sensor)
       .def_property_readonly("rails", &Sampler::rails)
       .def_property_readonly("has_counter", &Sampler::has_counter)

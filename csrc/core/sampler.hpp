@@ -18,6 +18,9 @@ struct SamplerOptions {
   double rate_hz = 1000.0;             ///< 1 Hz .. 20 kHz
   int max_consecutive_failures = 100;  ///< the sampler stops after this many failed reads in a row
   std::size_t chunk_samples = 16384;   ///< samples per storage chunk
+  /// 0: normal scheduling. 1-99: ask for SCHED_FIFO at this priority (needs CAP_SYS_NICE or
+  /// root); if refused the sampler runs normally and stats().realtime says so.
+  int realtime_priority = 0;
 };
 
 /// Columns copied out of a sampler; row i is sample i.
@@ -44,6 +47,7 @@ struct SamplerStats {
   double effective_update_interval_s = 0;  ///< mean time between changed readings (NaN if < 2)
   std::string last_error;
   bool failed = false;            ///< stopped itself after too many consecutive failures
+  bool realtime = false;          ///< the thread ran with SCHED_FIFO
 };
 
 /// Owns the sampling thread and the recorded samples. start/stop/destructor from one owner
@@ -64,6 +68,8 @@ class Sampler {
   bool running() const noexcept { return running_.load(std::memory_order_acquire); }
   /// True once the thread gave up after too many consecutive read failures.
   bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }
+  /// True once the thread was granted SCHED_FIFO (see SamplerOptions::realtime_priority).
+  bool realtime() const noexcept { return realtime_.load(std::memory_order_acquire); }
 
   const SensorPtr& sensor() const noexcept { return sensor_; }
   const SamplerOptions& options() const noexcept { return options_; }
@@ -97,6 +103,7 @@ class Sampler {
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> failed_{false};
+  std::atomic<bool> realtime_{false};
   bool failure_reported_ = false;
 
   std::atomic<std::size_t> count_{0};

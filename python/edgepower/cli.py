@@ -25,6 +25,8 @@ def _add_monitor(sub) -> None:
     p.add_argument("--rate", type=float, default=1000.0, help="sampling rate in Hz, 1-20000 (default 1000)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds to sample (default 10)")
     p.add_argument("-o", "--output", help="trace CSV to write (streamed while sampling)")
+    p.add_argument("--no-realtime", action="store_true",
+                   help="do not ask for SCHED_FIFO for the sampler thread")
     p.add_argument("--root", default="/", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_monitor)
 
@@ -35,7 +37,8 @@ def cmd_monitor(args) -> int:
     if not (args.duration > 0 and math.isfinite(args.duration)):
         print(f"error: --duration must be a positive number of seconds, got {args.duration}", file=sys.stderr)
         return 2
-    mon = PowerMonitor(sensor=args.sensor, rate_hz=args.rate, log_path=args.output, root=args.root)
+    mon = PowerMonitor(sensor=args.sensor, rate_hz=args.rate, log_path=args.output, root=args.root,
+                       realtime=not args.no_realtime)
     info = mon.info
     print(f"sensor: {info.kind} ({info.description}); rails: {', '.join(mon.rails)}")
     if info.estimated:
@@ -70,7 +73,8 @@ def cmd_monitor(args) -> int:
     print(f"read time:       p50 {_fmt(st['read_p50_us'], 'us', 1)}, p99 {_fmt(st['read_p99_us'], 'us', 1)}")
     print(f"identical reads: {st['identical_share'] * 100:.1f}% -> effective sensor update interval "
           f"{_fmt(st['effective_update_interval_s'] * 1e3 if st['effective_update_interval_s'] == st['effective_update_interval_s'] else float('nan'), 'ms', 2)}")
-    print(f"read errors:     {st['read_errors']}")
+    print(f"read errors:     {st['read_errors']}; sampler thread: "
+          f"{'real-time (SCHED_FIFO)' if st['realtime'] else 'normal scheduling'}")
     if not m.ok:
         print(f"energy unavailable: {m.reason}")
     if args.output:

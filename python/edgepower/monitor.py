@@ -38,6 +38,10 @@ class PowerMonitor:
         still leaves what was recorded.
     root : str
         Filesystem root for sysfs-based sensors (tests use fixture trees).
+    realtime : bool
+        Ask for SCHED_FIFO (lowest real-time priority) for the sampler thread, which keeps its
+        deadlines under CPU load; silently runs normally where that is not permitted
+        (``stats()["realtime"]`` says which).
 
     Examples
     --------
@@ -48,7 +52,7 @@ class PowerMonitor:
 
     def __init__(self, sensor: Union[str, "_core.Sensor"] = "auto", rate_hz: float = 1000.0, *,
                  timeline: Optional["_core.Timeline"] = None, max_consecutive_failures: int = 100,
-                 log_path: Optional[str] = None, root: str = "/"):
+                 log_path: Optional[str] = None, root: str = "/", realtime: bool = True):
         if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float)) or not math.isfinite(rate_hz) \
                 or not _MIN_RATE_HZ <= rate_hz <= _MAX_RATE_HZ:
             raise ValueError(f"rate_hz must be a number from {_MIN_RATE_HZ:g} to {_MAX_RATE_HZ:g} Hz, got {rate_hz!r}")
@@ -62,8 +66,11 @@ class PowerMonitor:
         self.info = self.sensor.info
         self.rails = list(self.info.rails)
         self.rate_hz = float(rate_hz)
+        if not isinstance(realtime, bool):
+            raise ValueError(f"realtime must be True or False, got {realtime!r}")
         self.sampler = _core.Sampler(self.sensor, rate_hz=self.rate_hz,
-                                     max_consecutive_failures=max_consecutive_failures)
+                                     max_consecutive_failures=max_consecutive_failures,
+                                     realtime_priority=1 if realtime else 0)
         self.idle_power_w: Optional[float] = None
         self._open: Dict[str, int] = {}
         self._log_path = log_path
@@ -271,6 +278,7 @@ class PowerMonitor:
             "estimated": bool(self.info.estimated),
             "requested_rate_hz": self.rate_hz,
             "achieved_rate_hz": achieved,
+            "sampler_realtime": bool(self.sampler.realtime),
             "sensor_update_interval_s": self.info.update_interval_s,
             "idle_power_w": self.idle_power_w,
             "details": dict(self.info.details),

@@ -85,8 +85,12 @@ class PowerMonitor:
         return self.sampler.running
 
     def start(self) -> "PowerMonitor":
-        """Starts the sampler thread (and the CSV log, if any). Returns self."""
+        """Starts the sampler thread (and the CSV log, if any) and returns once the first
+        sample is recorded, so a window begun right after start() is covered. Returns self."""
         self.sampler.start()
+        deadline = time.monotonic() + 1.0 + 2.0 / self.rate_hz
+        while len(self.sampler) == 0 and self.sampler.running and time.monotonic() < deadline:
+            time.sleep(0.0002)
         if self._log_path and self._writer is None:
             self._writer = trace.TraceWriter(self._log_path, self.info, self.rate_hz)
             self._log_stop.clear()

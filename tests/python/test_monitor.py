@@ -29,6 +29,15 @@ def test_constant_window_energy_is_exact():
     assert m.provenance["requested_rate_hz"] == 2000
 
 
+def test_window_begun_right_after_start_is_covered():
+    for _ in range(5):
+        with PowerMonitor(sensor="constant:3", rate_hz=100) as mon:
+            mon.begin_window("w")
+            m = mon.end_window("w")
+        assert m.ok, m.reason
+        assert m.energy_j == pytest.approx(3.0 * m.duration_s)
+
+
 def test_multi_rail_total_is_the_sum_and_per_rail_energies():
     with PowerMonitor(sensor="constant:5,3", rate_hz=1000) as mon:
         time.sleep(0.005)

@@ -102,8 +102,14 @@ void register_edgeprofiler(py::module_& m) {
           return to_numpy(std::move(out));
         },
         py::arg("texts"), "Timestamps 'YYYYmmdd-HH:MM:SS.f' as int64 microseconds since 1970 (ValueError names the index).");
-  e.def("format_timestamp_us", &ep::format_timestamp_us, py::arg("t_us"),
-        "Microseconds since 1970 as 'YYYYmmdd-HH:MM:SS.ffffff'.");
+  e.def("format_timestamps",
+        [](const I64& t) {
+          need_1d(t, "t_us");
+          std::vector<std::string> out(static_cast<std::size_t>(t.shape(0)));
+          for (std::size_t i = 0; i < out.size(); ++i) out[i] = ep::format_timestamp_us(t.data()[i]);
+          return out;
+        },
+        py::arg("t_us"), "Microseconds since 1970 as 'YYYYmmdd-HH:MM:SS.ffffff' strings.");
   e.def("timedelta_ms_to_us",
         [](const F64& ms) {
           need_1d(ms, "ms");

@@ -161,8 +161,14 @@ def _read_latencies(path: Path) -> Tuple[List[str], np.ndarray, np.ndarray, bool
                                             "expected [latency_ms, \"YYYYmmdd-HH:MM:SS.ffffff\"]") from None
             raise
     all_int = all(type(v) is int for v in lat)
-    bad = next((i for i, v in enumerate(lat)
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0), None)
+    try:
+        lat_arr = np.array(lat, dtype=np.float64)
+        ok = not any(type(v) is bool for v in lat) and bool(np.all(np.isfinite(lat_arr) & (lat_arr >= 0)))
+    except (TypeError, ValueError):
+        ok = False
+    bad = None if ok else next(
+        (i for i, v in enumerate(lat)
+         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0), None)
     if bad is not None:
         name, c = names[bad // cycles], bad % cycles + 1
         raise EdgeProfilerError(f"layer latency file {path}: layer {name!r} cycle {c} has latency {lat[bad]!r}; "
@@ -178,7 +184,7 @@ def _read_latencies(path: Path) -> Tuple[List[str], np.ndarray, np.ndarray, bool
         name, c = names[bad // cycles], bad % cycles + 1
         raise EdgeProfilerError(f"layer latency file {path}: layer {name!r} cycle {c} has timestamp "
                                 f"{stamps[bad]!r}; expected \"{_TS_FORMAT}\" (fraction of 1 to 6 digits)") from None
-    latency_ms = np.asarray(lat, dtype=np.float64).reshape(len(names), cycles)
+    latency_ms = lat_arr.reshape(len(names), cycles)
     return names, latency_ms, np.asarray(end_us).reshape(len(names), cycles), all_int, cycles
 
 

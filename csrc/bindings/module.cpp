@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   register_timeline(m);
   register_sampler(m);
   register_energy(m);
+  register_edgeprofiler(m);
 }

@@ -5,6 +5,7 @@
 namespace edgepower::bindings {
 void register_clock(pybind11::module_& m);
 void register_sensors(pybind11::module_& m);
+void register_hardware_sensors(pybind11::module_& m);
 void register_timeline(pybind11::module_& m);
 void register_sampler(pybind11::module_& m);
 void register_energy(pybind11::module_& m);

@@ -5,6 +5,7 @@ PYBIND11_MODULE(_core, m) {
   using namespace edgepower::bindings;
   register_clock(m);
   register_sensors(m);
+  register_hardware_sensors(m);
   register_timeline(m);
   register_sampler(m);
   register_energy(m);

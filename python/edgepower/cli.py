@@ -105,7 +105,10 @@ def cmd_sensors(args) -> int:
         est = " [ESTIMATE]" if r.get("estimated") else ""
         print(f"{r['kind']:<{width}}  {avail}  {r['summary']}{est}")
         if r["available"]:
-            print(f"{'':<{width}}       rails: {rails}{ui_s}; e.g. --sensor {r['example']}")
+            print(f"{'':<{width}}       rails: {rails} (total: {r.get('total_rail') or '-'}){ui_s}")
+            print(f"{'':<{width}}       units: {r.get('units') or '-'}; e.g. --sensor {r['example']}")
+            if r.get("estimated"):
+                print(f"{'':<{width}}       NOTE: this is an estimate from a model, not a measurement")
         else:
             print(f"{'':<{width}}       why not: {r['reason']}")
     return 0

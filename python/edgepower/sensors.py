@@ -131,8 +131,9 @@ def _auto(root: str) -> "_core.Sensor":
 def sensors(root: str = "/") -> List[Dict[str, object]]:
     """Every sensor kind with whether it is available here, and why not.
 
-    Never raises. Each entry has: kind, available, reason, summary, rails, units (has_power /
-    has_counter), update_interval_s, estimated, synthetic, example.
+    Never raises. Each entry has: kind, available, reason, summary, rails, total_rail, units
+    (text, e.g. ``"power W; energy counter J"``), has_power, has_counter, update_interval_s
+    (NaN where the sensor does not say), estimated, synthetic, example, description.
     """
     out = []
     for name in kinds():
@@ -144,13 +145,28 @@ def sensors(root: str = "/") -> List[Dict[str, object]]:
             entry.update(available=info.available, reason=info.reason, rails=list(info.rails),
                          has_power=info.has_power, has_counter=info.has_counter,
                          update_interval_s=info.update_interval_s, estimated=info.estimated,
-                         description=info.description)
+                         description=info.description, units=_units(info),
+                         total_rail=(info.rails[info.total_rail] if 0 <= info.total_rail < len(info.rails)
+                                     else "sum of rails"))
         except Exception as exc:  # discovery never raises
             entry.update(available=False, reason=f"{type(exc).__name__}: {exc}", rails=[],
                          has_power=False, has_counter=False, update_interval_s=float("nan"),
-                         estimated=False, description="")
+                         estimated=False, description="", units="", total_rail="")
         out.append(entry)
     return out
+
+
+def _units(info) -> str:
+    """Units of a sensor's columns in words, e.g. ``"power W (derived from the counter); energy
+    counter J, wraps at 262143.33 J"``."""
+    parts = []
+    if info.has_power:
+        derived = str(info.details.get("power", "")).startswith("derived")
+        parts.append("power W" + (" (derived from the counter)" if derived else ""))
+    if info.has_counter:
+        wrap = f", wraps at {info.counter_range_j:.6g} J" if info.counter_range_j > 0 else ""
+        parts.append("energy counter J" + wrap)
+    return "; ".join(parts)
 
 
 # ---- option helpers -------------------------------------------------------------------------
@@ -242,6 +258,99 @@ def _regions(args, options, root="/", timeline=None):
     _no_leftovers(options, "regions", ("<region>/<watts>...", "idle") + _COMMON)
     return _core.RegionSensor(timeline if timeline is not None else _core.Timeline(), levels, idle, **syn)
 
+
+# ---- hardware and file sensors (native, csrc/core/sensors/) --------------------------------
+def _no_args(args: Sequence[str], kind: str, allowed: Sequence[str]) -> None:
+    if args:
+        takes = f"it takes {', '.join(allowed)}" if allowed else "it takes no options"
+        raise ValueError(f"sensor '{kind}' got unexpected argument(s) {', '.join(args)}; {takes}")
+
+
+def _jetson_hwmon(args, options, root="/", timeline=None):
+    _no_args(args, "jetson-hwmon", ())
+    _no_leftovers(dict(options), "jetson-hwmon", ("no options",))
+    return _core.JetsonHwmonSensor(root)
+
+
+def _jetson_iio(args, options, root="/", timeline=None):
+    _no_args(args, "jetson-iio", ())
+    _no_leftovers(dict(options), "jetson-iio", ("no options",))
+    return _core.JetsonIioSensor(root)
+
+
+def _hwmon(args, options, root="/", timeline=None):
+    options = dict(options)
+    _no_args(args, "hwmon", ("name=<hwmon name>", "mode=auto|energy|power"))
+    name = options.pop("name", "")
+    mode = options.pop("mode", "auto").lower()
+    if mode not in ("auto", "energy", "power"):
+        raise ValueError(f"sensor 'hwmon': mode must be auto, energy or power, got {mode!r}")
+    _no_leftovers(options, "hwmon", ("name", "mode"))
+    return _core.HwmonSensor(root, name=name, mode=mode)
+
+
+def _rapl(args, options, root="/", timeline=None):
+    _no_args(args, "rapl", ())
+    _no_leftovers(dict(options), "rapl", ("no options",))
+    return _core.RaplSensor(root)
+
+
+def _nvml(args, options, root="/", timeline=None):
+    options = dict(options)
+    if len(args) > 1:
+        raise ValueError(f"sensor 'nvml' takes one GPU index, got {', '.join(args)}")
+    raw = options.pop("index", args[0] if args else "0")
+    try:
+        index = int(raw)
+        if index < 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"sensor 'nvml': index must be a GPU index >= 0 (see nvidia-smi -L), got {raw!r}") from None
+    library = options.pop("library", "")
+    _no_leftovers(options, "nvml", ("index", "library"))
+    return _core.NvmlSensor(index, library)
+
+
+def _replay(args, options, root="/", timeline=None):
+    options = dict(options)
+    if len(args) > 1:
+        raise ValueError(f"sensor 'replay' takes one file, got {', '.join(args)}")
+    path = options.pop("path", args[0] if args else "")
+    speed = _float(options, "speed", 1.0, kind="replay")
+    if not speed > 0:
+        raise ValueError(f"sensor 'replay': speed must be > 0 (1 = real time), got {speed}")
+    _no_leftovers(options, "replay", ("path", "speed"))
+    return _core.ReplaySensor(path, speed)
+
+
+def _cpu_estimate(args, options, root="/", timeline=None):
+    options = dict(options)
+    _no_args(args, "cpu-estimate", ("idle=<W>", "max=<W>"))
+    kwargs = {}
+    if "idle" in options:
+        kwargs["idle_w"] = _float(options, "idle", kind="cpu-estimate")
+    if "max" in options:
+        kwargs["max_w"] = _float(options, "max", kind="cpu-estimate")
+    _no_leftovers(options, "cpu-estimate", ("idle", "max"))
+    return _core.CpuEstimateSensor(root, **kwargs)
+
+
+# auto_rank: energy counters first (nvml, rapl, hwmon energy), then hardware power sensors
+# (Jetson INA3221), then the labelled estimate; replay and synthetic kinds are never automatic.
+register_kind(SensorKind("nvml", "NVIDIA GPU via NVML (energy counter, instant power field)", _nvml,
+                         auto_rank=10, example="nvml:index=0"))
+register_kind(SensorKind("rapl", "x86 CPU package/core/dram energy via RAPL powercap counters", _rapl,
+                         auto_rank=20, example="rapl"))
+register_kind(SensorKind("hwmon", "generic hwmon energy (uJ) or power (uW) files", _hwmon,
+                         auto_rank=30, example="hwmon:mode=energy"))
+register_kind(SensorKind("jetson-hwmon", "Jetson INA3221 rails via hwmon (JetPack 5+), P = V x I",
+                         _jetson_hwmon, auto_rank=40, example="jetson-hwmon"))
+register_kind(SensorKind("jetson-iio", "Jetson INA3221 rails via legacy IIO (JetPack 4, Nano/TX)",
+                         _jetson_iio, auto_rank=41, example="jetson-iio"))
+register_kind(SensorKind("cpu-estimate", "ESTIMATE from CPU utilisation (no power sensor)", _cpu_estimate,
+                         auto_rank=100, example="cpu-estimate:idle=5,max=45"))
+register_kind(SensorKind("replay", "plays a recorded trace (edgepower CSV or EdgeProfiler log) in real time",
+                         _replay, example="replay:path=trace.csv"))
 
 register_kind(SensorKind("constant", "synthetic constant power per rail", _constant, synthetic=True,
                          example="constant:5"))

@@ -1,0 +1,159 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/sampler.hpp"
+#include "core/sensors/replay.hpp"
+#include "sensor_fixtures.hpp"
+
+using namespace edgepower;
+using edgepower::testing::fixture;
+using edgepower::testing::TempTree;
+using edgepower::testing::wait_until;
+
+namespace {
+ReplayOptions at(const std::string& path, double speed = 1.0) {
+  ReplayOptions o;
+  o.path = path;
+  o.speed = speed;
+  return o;
+}
+
+// 11 samples 5 ms apart; power of sample k is k + 0.5 W (rail a) and 2k W (rail b).
+std::string edgepower_trace() {
+  std::string s = "# edgepower trace v1\n# meta: {\"sensor\": {\"kind\": \"rapl\", \"total_rail\": 1, "
+                  "\"counter_range_j\": 100.0, \"estimated\": false}, \"rate_hz\": 200.0}\n"
+                  "t_ns,read_ns,power_w:a,power_w:b,counter_j:a,counter_j:b\n";
+  for (int k = 0; k <= 10; ++k) {
+    s += std::to_string(1000000000LL + k * 5000000LL) + ",700," + std::to_string(k + 0.5) + "," + std::to_string(2.0 * k) +
+         "," + std::to_string(k * 0.1) + "," + std::to_string(k * 0.2) + "\n";
+  }
+  return s;
+}
+}  // namespace
+
+TEST(Replay, EdgepowerTracePlaysInRealTimeAndThenFails) {
+  TempTree t;
+  t.write("trace.csv", edgepower_trace());
+  ReplaySensor s(at(t.path("trace.csv")));
+  const SensorInfo& i = s.info();
+  ASSERT_TRUE(i.available) << i.reason;
+  EXPECT_EQ(i.rails, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(i.has_counter);
+  EXPECT_EQ(i.total_rail, 1);
+  EXPECT_DOUBLE_EQ(i.counter_range_j, 100.0);
+  EXPECT_EQ(i.details.at("recorded_sensor"), "rapl");
+  EXPECT_DOUBLE_EQ(i.update_interval_s, 0.005);
+  EXPECT_EQ(s.num_samples(), 11u);
+  EXPECT_DOUBLE_EQ(s.span_s(), 0.05);
+  double p[2], c[2];
+  const int64_t before0 = now_ns();
+  s.read(p, c);
+  const int64_t after0 = now_ns();
+  EXPECT_DOUBLE_EQ(p[0], 0.5);  // the first read gives the first sample
+  EXPECT_DOUBLE_EQ(c[1], 0.0);
+  bool over = false;
+  int reads = 0;
+  while (!over) {
+    const int64_t before = now_ns();
+    try {
+      s.read(p, c);
+    } catch (const SensorError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("replay of " + t.path("trace.csv") + " is over"), std::string::npos) << m;
+      EXPECT_GE(now_ns() - before0, 55000000);  // not before 50 ms + the last sample's 5 ms
+      over = true;
+      break;
+    }
+    const int64_t after = now_ns();
+    ++reads;
+    // Sample k was recorded 5k ms after the first; the read falls between these elapsed times.
+    const double lo_ms = (before - after0) * 1e-6, hi_ms = (after - before0) * 1e-6;
+    const int k = static_cast<int>(p[0] - 0.5);
+    EXPECT_DOUBLE_EQ(p[1], 2.0 * k);
+    EXPECT_NEAR(c[0], k * 0.1, 1e-12);
+    EXPECT_LE(k * 5.0, hi_ms + 1e-9) << "sample " << k << " played too early";
+    EXPECT_GT((k + 1) * 5.0, lo_ms - 1e-9) << "sample " << k << " held too long";
+    if (reads > 1000000) break;
+  }
+  EXPECT_TRUE(over);
+}
+
+TEST(Replay, SamplerStopsAtTheEndOfTheTrace) {
+  TempTree t;
+  t.write("trace.csv", edgepower_trace());
+  auto s = std::make_shared<ReplaySensor>(at(t.path("trace.csv"), 5.0));  // 10 ms of play
+  SamplerOptions o;
+  o.rate_hz = 2000;
+  o.max_consecutive_failures = 5;
+  Sampler sampler(s, o);
+  sampler.start();
+  ASSERT_TRUE(wait_until([&] { return sampler.failed(); }, 5.0));
+  try {
+    sampler.stop();
+    FAIL() << "stop() must report why the sampler stopped";
+  } catch (const SensorError& e) {
+    EXPECT_NE(std::string(e.what()).find("is over"), std::string::npos) << e.what();
+  }
+  EXPECT_GE(sampler.size(), 2u);
+  const SampleBlock b = sampler.copy_block();
+  EXPECT_DOUBLE_EQ(b.power_w[0], 0.5);
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    const double k = b.power_w[2 * i] - 0.5;  // played in order, only recorded values
+    EXPECT_EQ(k, std::round(k));
+    EXPECT_DOUBLE_EQ(b.power_w[2 * i + 1], 2.0 * k);
+    if (i) EXPECT_GE(b.power_w[2 * i], b.power_w[2 * (i - 1)]);
+  }
+  // The play lasted the trace's span plus the last sample's own interval: 55 ms / 5.
+  EXPECT_GE(b.t_ns.back() - b.t_ns.front(), 0);
+  EXPECT_LE((b.t_ns.back() - b.t_ns.front()) * 1e-9, 0.011 + 0.5);
+}
+
+TEST(Replay, EdgeProfilerPowerLog) {
+  ReplaySensor s(at(fixture("edgeprofiler_power_log.log")));
+  const SensorInfo& i = s.info();
+  ASSERT_TRUE(i.available) << i.reason;
+  EXPECT_EQ(i.rails, std::vector<std::string>{"total"});
+  EXPECT_FALSE(i.has_counter);
+  EXPECT_EQ(s.num_samples(), 6u);
+  EXPECT_NEAR(s.span_s(), 0.0075, 1e-12);  // "01.00" is 1.000000 s; "01.0075" is 1.0075 s
+  EXPECT_NEAR(i.update_interval_s, 0.0015, 1e-12);
+  double p, c;
+  s.read(&p, &c);
+  EXPECT_DOUBLE_EQ(p, 5000.0 * 1100.0 * 1e-6);  // mV x mA: 5.5 W
+}
+
+TEST(Replay, EdgeProfilerAcrossMidnight) {
+  TempTree t;
+  t.write("log.log", "20241231-23:59:59.999,5000,1000\n20250101-00:00:00.001,5000,2000\n");
+  ReplaySensor s(at(t.path("log.log")));
+  ASSERT_TRUE(s.info().available) << s.info().reason;
+  EXPECT_NEAR(s.span_s(), 0.002, 1e-12);
+}
+
+TEST(Replay, BadFilesAreUnavailableWithFileAndLine) {
+  TempTree t;
+  ReplaySensor missing(at(t.path("nope.csv")));
+  EXPECT_FALSE(missing.info().available);
+  EXPECT_NE(missing.info().reason.find("cannot open trace " + t.path("nope.csv")), std::string::npos);
+  t.write("bad.log", "20241121-00:00:01.00,5000.0,1100.0\n20241121-00:00:01.01,5000.0,eleven\n");
+  ReplaySensor bad(at(t.path("bad.log")));
+  EXPECT_FALSE(bad.info().available);
+  EXPECT_NE(bad.info().reason.find(t.path("bad.log") + ":2: mV and mA must be numbers"), std::string::npos) << bad.info().reason;
+  t.write("back.log", "20241121-00:00:01.50,5000,1\n20241121-00:00:01.20,5000,1\n");
+  ReplaySensor back(at(t.path("back.log")));
+  EXPECT_NE(back.info().reason.find(":2: timestamps go backwards"), std::string::npos) << back.info().reason;
+  t.write("other.txt", "hello\n");
+  ReplaySensor other(at(t.path("other.txt")));
+  EXPECT_NE(other.info().reason.find("neither an edgepower trace"), std::string::npos);
+  std::string tr = edgepower_trace();
+  tr.replace(tr.find(",700,3.500000,"), 14, ",700,x.5,");
+  t.write("garbage.csv", tr);
+  ReplaySensor garbage(at(t.path("garbage.csv")));
+  EXPECT_NE(garbage.info().reason.find("garbage.csv:7: 'x.5' in column power_w:a is not a number"), std::string::npos)
+      << garbage.info().reason;
+  EXPECT_THROW(ReplaySensor(at(t.path("garbage.csv"), 0.0)), std::invalid_argument);
+  ReplaySensor none(at(""));
+  EXPECT_NE(none.info().reason.find("replay:path="), std::string::npos);
+}

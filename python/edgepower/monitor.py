@@ -77,7 +77,9 @@ class PowerMonitor:
         self._writer: Optional[trace.TraceWriter] = None
         self._log_thread: Optional[threading.Thread] = None
         self._log_stop = threading.Event()
-        self._use_counter = bool(self.info.has_counter) and not self.info.has_power
+        # Energy counters, where the sensor has them, are exact between readings: prefer them
+        # to integrating the power derived from them.
+        self._use_counter = bool(self.info.has_counter)
 
     # ---- lifecycle ----------------------------------------------------------------------------
     @property
@@ -183,11 +185,15 @@ class PowerMonitor:
         hi = min(len(self.sampler), self.sampler.index_at_or_after(t1_ns) + 1)
         s = self.sampler.samples(lo, hi)
         t = s["t_ns"]
-        method = "counter" if self._use_counter else "trapezoid"
-        if method == "counter":
-            per = _core.counter_energy(t, s["counter_j"], self.info.counter_range_j, t0_ns, t1_ns)
-        else:
-            per = _core.integrate_power(t, s["power_w"], t0_ns, t1_ns)
+        per = _core.integrate_power(t, s["power_w"], t0_ns, t1_ns)
+        method = "trapezoid"
+        if self._use_counter and s["counter_j"].shape[0]:
+            counted = _core.counter_energy(t, s["counter_j"], self.info.counter_range_j, t0_ns, t1_ns)
+            # Per rail: a rail without a counter (NaN, so not Ok) keeps the trapezoid of its power.
+            for i, r in enumerate(counted):
+                if r["status"] == 0:
+                    per[i] = r
+                    method = "counter"
         energies = [r["energy_j"] for r in per]
         if self.info.total_rail >= 0:
             total = energies[self.info.total_rail]

@@ -10,8 +10,9 @@ namespace edgepower::bindings {
 
 namespace {
 SyntheticOptions options(double refresh_s, double noise_w, uint64_t seed, bool counter,
-                         double counter_range_j, int64_t origin_ns) {
+                         double counter_range_j, int64_t origin_ns, bool power = true) {
   SyntheticOptions o;
+  o.power = power;
   o.refresh_s = refresh_s;
   o.noise_w = noise_w;
   o.seed = seed;
@@ -29,6 +30,7 @@ py::dict info_dict(const SensorInfo& i) {
   d["total_rail"] = i.total_rail;
   d["has_power"] = i.has_power;
   d["has_counter"] = i.has_counter;
+  d["power_derived"] = i.power_derived;
   d["counter_range_j"] = i.counter_range_j;
   d["update_interval_s"] = i.update_interval_s;
   d["estimated"] = i.estimated;
@@ -56,6 +58,7 @@ void register_sensors(py::module_& m) {
       .def_readonly("total_rail", &SensorInfo::total_rail)
       .def_readonly("has_power", &SensorInfo::has_power)
       .def_readonly("has_counter", &SensorInfo::has_counter)
+      .def_readonly("power_derived", &SensorInfo::power_derived)
       .def_readonly("counter_range_j", &SensorInfo::counter_range_j)
       .def_readonly("update_interval_s", &SensorInfo::update_interval_s)
       .def_readonly("estimated", &SensorInfo::estimated)
@@ -106,11 +109,13 @@ void register_sensors(py::module_& m) {
 
   py::class_<ConstantSensor, SyntheticSensor, std::shared_ptr<ConstantSensor>>(m, "ConstantSensor")
       .def(py::init([](std::vector<double> watts, std::vector<std::string> rails, double refresh_s, double noise_w,
-                       uint64_t seed, bool counter, double range, int64_t origin) {
-             return std::make_shared<ConstantSensor>(std::move(watts), options(refresh_s, noise_w, seed, counter, range, origin),
+                       uint64_t seed, bool counter, double range, int64_t origin, bool power) {
+             return std::make_shared<ConstantSensor>(std::move(watts),
+                                                     options(refresh_s, noise_w, seed, counter, range, origin, power),
                                                      std::move(rails));
            }),
-           py::arg("watts"), py::arg("rails") = std::vector<std::string>{}, EDGEPOWER_SYNTHETIC_KWARGS);
+           py::arg("watts"), py::arg("rails") = std::vector<std::string>{}, EDGEPOWER_SYNTHETIC_KWARGS,
+           py::arg("power") = true, "power=False with counter=True: a counter-only sensor (power_w NaN).");
 
   py::class_<SquareSensor, SyntheticSensor, std::shared_ptr<SquareSensor>>(m, "SquareSensor")
       .def(py::init([](double low, double high, double period_s, double duty, double refresh_s, double noise_w,

@@ -31,6 +31,7 @@ struct SensorInfo {
   int total_rail = -1;              ///< rail that is the board total; -1: total = sum of rails
   bool has_power = true;            ///< read() fills power_w (watts)
   bool has_counter = false;         ///< read() fills counter_j (joules, raw, may wrap)
+  bool power_derived = false;       ///< power_w is computed from counter differences: the counter is the measurement
   double counter_range_j = 0.0;     ///< counters wrap at this value (joules); 0 = never
   double update_interval_s = std::numeric_limits<double>::quiet_NaN();  ///< own refresh, if known
   bool estimated = false;           ///< true: a model, not a measurement

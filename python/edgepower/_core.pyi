@@ -16,6 +16,7 @@ class SensorInfo:
     total_rail: int
     has_power: bool
     has_counter: bool
+    power_derived: bool
     counter_range_j: float
     update_interval_s: float
     estimated: bool
@@ -40,7 +41,8 @@ class SyntheticSensor(Sensor):
 
 class ConstantSensor(SyntheticSensor):
     def __init__(self, watts: List[float], rails: List[str] = ..., refresh_s: float = 0.0, noise_w: float = 0.0,
-                 seed: int = 1, counter: bool = False, counter_range_j: float = 0.0, origin_ns: int = -1) -> None: ...
+                 seed: int = 1, counter: bool = False, counter_range_j: float = 0.0, origin_ns: int = -1,
+                 power: bool = True) -> None: ...
 
 class SquareSensor(SyntheticSensor):
     def __init__(self, low_w: float, high_w: float, period_s: float, duty: float = 0.5, refresh_s: float = 0.0,

@@ -77,9 +77,11 @@ class PowerMonitor:
         self._writer: Optional[trace.TraceWriter] = None
         self._log_thread: Optional[threading.Thread] = None
         self._log_stop = threading.Event()
-        # Energy counters, where the sensor has them, are exact between readings: prefer them
-        # to integrating the power derived from them.
-        self._use_counter = bool(self.info.has_counter)
+        # Where the sensor's power is derived from its energy counters (RAPL, hwmon energy, NVML
+        # without the instant field), the counter is the measurement: use its differences.
+        # Where power is a reading of its own (NVML's instant field), integrate that: a counter
+        # that steps every 100 ms reads 0 J over a shorter window.
+        self._use_counter = bool(self.info.has_counter) and (bool(self.info.power_derived) or not self.info.has_power)
 
     # ---- lifecycle ----------------------------------------------------------------------------
     @property

@@ -74,7 +74,7 @@ HwmonSensor::HwmonSensor(const std::string& root, const HwmonOptions& options) {
   for (const auto& n : names) devs += (devs.empty() ? "" : ", ") + n;
   info_.description = std::string(energy_ ? "hwmon energy counters (uJ)" : "hwmon power (uW)") + " of " +
                       (devs.empty() ? std::string("no device") : devs) + (energy_ ? "; power derived from the counters" : "");
-  if (energy_) info_.details["power"] = "derived: counter difference / time between counter changes";
+  if (energy_) { info_.power_derived = true; info_.details["power"] = "derived: counter difference / time between counter changes"; }
   const std::string what = options.mode == "energy" ? "energy<i>_input" : options.mode == "power" ? "power<i>_input" : "power<i>_input or energy<i>_input";
   if (chosen.empty()) {
     info_.available = false;

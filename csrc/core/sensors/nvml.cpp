@@ -119,6 +119,7 @@ NvmlSensor::NvmlSensor(const NvmlOptions& options) {
     if (power_ == PowerSource::None && counter_) {
       power_ = PowerSource::Counter;
       info_.details["power"] = "derived from the energy counter (counter difference / time between counter steps)";
+      info_.power_derived = true;
     } else if (power_ == PowerSource::None && api_->power_usage && api_->power_usage(device_, &mw) == nvml::kSuccess) {
       power_ = PowerSource::Usage;
       info_.details["power"] = "nvmlDeviceGetPowerUsage fallback: a 1 s average on Ampere and newer (instantaneous only on "

@@ -34,6 +34,7 @@ RaplSensor::RaplSensor(const std::string& root) {
   info_.update_interval_s = 1e-3;  // RAPL MSRs update about every millisecond (Intel SDM)
   info_.details["update_interval"] = "about 1 ms (RAPL MSR update period, not read from hardware)";
   info_.details["power"] = "derived: counter difference / time between counter changes";
+  info_.power_derived = true;
   const std::string pattern = sysfs::join(root, "sys/class/powercap/intel-rapl:*");
   info_.details["pattern"] = pattern;
   std::vector<Zone> zones;

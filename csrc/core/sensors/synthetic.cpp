@@ -29,7 +29,8 @@ SensorInfo make_info(std::string kind, std::string description, std::vector<std:
   info.kind = std::move(kind);
   info.description = std::move(description);
   info.rails = std::move(rails);
-  info.has_power = true;
+  if (!o.power && !o.counter) throw std::invalid_argument("a sensor needs power or a counter (counter=1)");
+  info.has_power = o.power;
   info.has_counter = o.counter;
   info.counter_range_j = o.counter_range_j;
   info.update_interval_s = o.refresh_s > 0 ? o.refresh_s : std::numeric_limits<double>::quiet_NaN();
@@ -51,8 +52,8 @@ SyntheticSensor::SyntheticSensor(std::string kind, std::string description,
 void SyntheticSensor::read(double* power_w, double* counter_j) {
   int64_t at = now_ns();
   if (refresh_ns_ > 0 && at > origin_ns_) at = origin_ns_ + floor_div(at - origin_ns_, refresh_ns_) * refresh_ns_;
-  power_at(at, power_w);
-  if (options_.noise_w > 0) {
+  if (options_.power) power_at(at, power_w);
+  if (options_.power && options_.noise_w > 0) {
     for (std::size_t r = 0; r < num_rails(); ++r) power_w[r] += options_.noise_w * noise_(rng_);
   }
   if (options_.counter) {

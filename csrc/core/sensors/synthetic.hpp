@@ -18,6 +18,7 @@ struct SyntheticOptions {
   double noise_w = 0.0;          ///< Gaussian noise added to each reading (standard deviation, W)
   uint64_t seed = 1;             ///< noise seed
   bool counter = false;          ///< also expose an exact energy counter per rail
+  bool power = true;             ///< false: counter only (power_w stays NaN), like a bare RAPL zone
   double counter_range_j = 0.0;  ///< the counter wraps at this many joules (0: never)
   int64_t origin_ns = -1;        ///< time zero of the profile; -1: construction time
 };

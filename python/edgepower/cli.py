@@ -8,6 +8,7 @@ import sys
 import time
 from typing import List, Optional
 
+from . import _cli_profile
 from .sensors import SensorError
 
 EPILOG = "Every timestamp is CLOCK_MONOTONIC; energies are trapezoid integrals of the samples."
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_monitor(sub)
     _add_sensors(sub)
+    _cli_profile.add_parser(sub)
     return parser
 
 

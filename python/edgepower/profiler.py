@@ -239,6 +239,10 @@ class LayerProfiler:
         A known idle power to subtract instead of measuring it.
     seed : int
         Seed of the shuffled order.
+    edge_retries : int
+        A window whose edges the sampler did not sample on time (samples more than 4 periods
+        apart around an edge, as when the sampler thread is starved of CPU) is measured again,
+        up to this many times; the gap is reported per window.
     trace_model : bool
         While the whole model is measured, also mark each layer's region on the timeline (one
         hook call per layer call). Gives region-following sensors and traces the layers inside
@@ -261,6 +265,7 @@ class LayerProfiler:
                  repeats: Union[str, int] = "auto", min_window_s: float = 0.2, k_updates: float = 10.0,
                  min_repeats: int = 3, warmup: int = 2, rounds: int = 3, idle_s: float = 1.0,
                  idle_power_w: Optional[float] = None, seed: int = 0, trace_model: bool = False,
+                 edge_retries: int = 2,
                  monitor: Optional[PowerMonitor] = None,
                  progress: Optional[Callable[[Progress], None]] = None):
         if not isinstance(model, torch.nn.Module):
@@ -277,7 +282,8 @@ class LayerProfiler:
             raise ValueError(f"min_window_s must be a positive number of seconds, got {min_window_s!r}")
         if not _finite_positive(k_updates):
             raise ValueError(f"k_updates must be a positive number of sensor update intervals, got {k_updates!r}")
-        for name, value, low in (("min_repeats", min_repeats, 1), ("warmup", warmup, 0), ("rounds", rounds, 1)):
+        for name, value, low in (("min_repeats", min_repeats, 1), ("warmup", warmup, 0), ("rounds", rounds, 1),
+                                 ("edge_retries", edge_retries, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if not (isinstance(idle_s, (int, float)) and not isinstance(idle_s, bool) and math.isfinite(idle_s)
@@ -304,6 +310,9 @@ class LayerProfiler:
         self.idle_power_w = None if idle_power_w is None else float(idle_power_w)
         self.seed = seed
         self.trace_model = bool(trace_model)
+        self.edge_gap_periods = 4.0
+        self.edge_retries = int(edge_retries)
+        self._active_monitor: Optional[PowerMonitor] = None
         self.progress = progress
         self._monitor = monitor
         # Build the sensor now, so an unavailable one fails before any work is done.
@@ -352,9 +361,11 @@ class LayerProfiler:
             self._wait_for_first_sample(monitor)
             idle_w, idle_source = self._idle(monitor)
             target_s, interval_s, interval_source = self._target_window(monitor)
+            self._active_monitor = monitor
             windows = self._measure(sites, whole, monitor, sync, target_s, open_regions)
             self._wait_for_sample_after(monitor, max((w["t1_ns"] for w in windows), default=0))
         finally:
+            self._active_monitor = None
             for rid in open_regions:  # a window cut short by an exception: close its region
                 timeline.end(rid)
             for m, was_training in modes.items():
@@ -562,19 +573,53 @@ class LayerProfiler:
             fn()
         hooks = self._trace_hooks(sites, timeline) if site.is_model and self.trace_model else []
         try:
-            t0, t1, n = self._window(site, fn, site.region, target_ns, sync, timeline, open_regions)
+            t0, t1, n, gap, tries = self._checked_window(site, fn, site.region, target_ns, sync, timeline,
+                                                         open_regions)
         finally:
             for h in hooks:
                 h.remove()
         out = [dict(label=site.label, module=site.module_name, call=site.call, round=r, kind="model" if site.is_model
-                    else "layer", t0_ns=t0, t1_ns=t1, calls=n)]
+                    else "layer", t0_ns=t0, t1_ns=t1, calls=n, edge_gap_ms=gap * 1e3, retries=tries)]
         if site.inplace:
-            # The same number of restore copies alone, to subtract their cost.
-            rt0, rt1, rn = self._window(site, site.restore, site.restore_region, target_ns, sync, timeline,
-                                        open_regions)
+            # Restore copies alone, to subtract their cost.
+            rt0, rt1, rn, gap, tries = self._checked_window(site, site.restore, site.restore_region, target_ns, sync,
+                                                            timeline, open_regions)
             out.append(dict(label=site.label, module=site.module_name, call=site.call, round=r, kind="restore",
-                            t0_ns=rt0, t1_ns=rt1, calls=rn))
+                            t0_ns=rt0, t1_ns=rt1, calls=rn, edge_gap_ms=gap * 1e3, retries=tries))
         return out
+
+    def _checked_window(self, site: CallSite, fn: Callable[[], Any], region: int, target_ns: int,
+                        sync: Callable[[], None], timeline: "_core.Timeline",
+                        open_regions: List[int]) -> Tuple[int, int, int, float, int]:
+        """A window whose edges were sampled on time: the energy of the slice between the last
+        sample before an edge and the first after it is interpolated, so a late sample there
+        (the sampler thread starved of CPU) is an error up to power step x gap / 2. Such a
+        window is measured again, up to ``edge_retries`` times. Returns (t0, t1, calls, largest
+        edge gap in s, retries)."""
+        monitor = self._active_monitor
+        limit_s = max(self.edge_gap_periods / monitor.rate_hz, 0.001)
+        tries = 0
+        while True:
+            t0, t1, n = self._window(site, fn, region, target_ns, sync, timeline, open_regions)
+            self._wait_for_sample_after(monitor, t1)
+            gap = max(self._edge_gap_s(monitor, t0), self._edge_gap_s(monitor, t1))
+            if not gap > limit_s or tries >= self.edge_retries:
+                if gap > limit_s:
+                    log.info("%s: samples around the window's edges were %.1f ms apart (limit %.1f ms) after %d "
+                             "retries; kept", site.label, gap * 1e3, limit_s * 1e3, tries)
+                return t0, t1, n, gap, tries
+            tries += 1
+            log.info("%s: samples around the window's edges were %.1f ms apart (limit %.1f ms): measuring again",
+                     site.label, gap * 1e3, limit_s * 1e3)
+
+    @staticmethod
+    def _edge_gap_s(monitor: PowerMonitor, t_ns: int) -> float:
+        sampler = monitor.sampler
+        i = sampler.index_at_or_after(t_ns)
+        if i == 0 or i >= len(sampler):
+            return math.inf
+        t = sampler.samples(i - 1, i + 1)["t_ns"]
+        return (int(t[1]) - int(t[0])) * 1e-9
 
     @staticmethod
     def _wait_for_first_sample(monitor: PowerMonitor) -> None:
@@ -620,6 +665,7 @@ class LayerProfiler:
                 "min_repeats": self.min_repeats, "warmup": self.warmup, "rounds": self.rounds, "seed": self.seed,
                 "target_window_s": target_s, "sensor_update_interval_s": interval_s,
                 "sensor_update_interval_source": interval_source, "trace_model": self.trace_model,
+                "edge_retries": self.edge_retries, "edge_gap_limit_s": max(self.edge_gap_periods / self.rate_hz, 0.001),
                 "inference_mode": True, "eval_mode": True,
                 "cuda_synchronized": any(d.startswith("cuda") for d in devices),
             },
@@ -683,6 +729,8 @@ def _per_round(windows: List[Dict[str, Any]], label: str, rounds: int, idle_w: O
             net = net - (re_ - idle_w * rt) / rn if idle_w is not None else math.nan
             if rest["reason"]:
                 reasons.append(rest["reason"])
+        if math.isfinite(net) and abs(net) <= 1e-12 * abs(gross):
+            net = 0.0  # rounding left over from subtracting an identical baseline (a constant sensor)
         out["latency_s"][r], out["gross_j"][r], out["net_j"][r] = lat, gross, net
         out["window_s"][r], out["energy_j"][r] = t, e
         out["calls"][r], out["samples"][r] = n, main["num_samples"]
@@ -708,6 +756,9 @@ def _row(label: str, module: str, call: Optional[int], kind: str, type_: str, pa
     samples = pr["samples"][np.isfinite(pr["samples"])]
     headline, headline_ci = (net, net_ci) if idle_w is not None else (gross, gross_ci)
     notes = list(pr.get("reasons", []))
+    if samples.size and samples.min() < 2:
+        notes.append("a window held fewer than 2 samples: its energy is interpolated between samples; "
+                     "use longer windows (min_window_s) or a higher rate")
     if inplace:
         notes.append("changes its input in place: input restored before every call, restore cost subtracted")
     if status == "ok" and n_ok == 0:

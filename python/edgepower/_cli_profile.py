@@ -204,6 +204,9 @@ def cmd_profile(args) -> int:
     if batch < 1:
         print(f"error: --batch-size must be >= 1, got {batch}", file=sys.stderr)
         return 2
+    from .sensors import create_sensor
+
+    sensor = create_sensor(args.sensor)  # an unavailable sensor fails before the model is built
     torch.manual_seed(args.seed)
     model, margs, mkwargs, what, preset = build_model(args.model, batch, args.image_size, args.seq_len)
     device = args.device
@@ -225,7 +228,7 @@ def cmd_profile(args) -> int:
     print(f"model: {what}, built with RANDOM weights (nothing is downloaded; per-layer energy depends on "
           f"shapes, not weight values); batch {batch}, device {device}")
     bar = _Bar(not args.no_progress)
-    prof = LayerProfiler(model, sensor=args.sensor, rate_hz=args.rate, layers=layers, depth=args.depth,
+    prof = LayerProfiler(model, sensor=sensor, rate_hz=args.rate, layers=layers, depth=args.depth,
                          repeats=args.repeats, min_window_s=args.min_window, rounds=args.rounds,
                          warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
                          progress=bar)

@@ -12,6 +12,17 @@ from .sensors import SensorError, SensorUnavailable, create_sensor, sensors
 
 __version__ = "0.1.0"
 
+# The profiler needs torch; it is imported on first use so that edgepower imports without it.
+_LAZY = {"LayerProfiler": "profiler", "profile_layers": "profiler", "Report": "report"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'edgepower' has no attribute {name!r}")
+
 
 def now_ns() -> int:
     """Nanoseconds of CLOCK_MONOTONIC, the clock of every sample and mark.
@@ -23,13 +34,16 @@ def now_ns() -> int:
 
 
 __all__ = [
+    "LayerProfiler",
     "Measurement",
     "PowerMonitor",
+    "Report",
     "Samples",
     "SensorError",
     "SensorUnavailable",
     "create_sensor",
     "now_ns",
+    "profile_layers",
     "sensors",
     "__version__",
 ]

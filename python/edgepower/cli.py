@@ -8,7 +8,7 @@ import sys
 import time
 from typing import List, Optional
 
-from . import _cli_edgeprofiler
+from . import _cli_edgeprofiler, _cli_profile
 from .sensors import SensorError
 
 EPILOG = "Every timestamp is CLOCK_MONOTONIC; energies are trapezoid integrals of the samples."
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_monitor(sub)
     _add_sensors(sub)
+    _cli_profile.add_parser(sub)
     _cli_edgeprofiler.add_parser(sub)
     return parser
 

@@ -4,4 +4,4 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$EDGEPOWER_ROOT"
 mkdir -p results
-exec edgepower monitor --sensor "square:low=2,high=8,period=0.1" --duration 5 -o results/trace.csv "$@"
+exec edgepower profile vgg11 --out results/vgg11 "$@"

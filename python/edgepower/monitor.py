@@ -161,23 +161,28 @@ class PowerMonitor:
         t1 = _core.now_ns()
         self.timeline.end(self.timeline.region(name))
         t0 = self._open.pop(name)
-        self._wait_for_sample_after(t1)
+        self.wait_for_sample_after(t1)
         return self.measure(t0, t1, name=name)
 
     def open_windows(self):
         """Names of the windows currently open."""
         return sorted(self._open)
 
-    def _wait_for_sample_after(self, t_ns: int) -> None:
-        period = 1.0 / self.rate_hz
-        deadline = time.monotonic() + max(0.05, 4 * period)
-        while self.running:
+    def wait_for_sample_after(self, t_ns: int, timeout_s: Optional[float] = None) -> bool:
+        """Waits until a sample at or after ``t_ns`` exists (so a window ending at ``t_ns`` is
+        interpolated, not cut short); returns whether one came. The default timeout is eight
+        sample periods (at least 0.1 s); it also returns early when the sampler stops."""
+        if timeout_s is None:
+            timeout_s = max(0.1, 8.0 / self.rate_hz)
+        deadline = time.monotonic() + timeout_s
+        poll_s = min(0.002, 0.25 / self.rate_hz)
+        while True:
             n = len(self.sampler)
-            if n and self.sampler.samples(n - 1)["t_ns"][0] >= t_ns:
-                return
-            if time.monotonic() > deadline:
-                return
-            time.sleep(min(period / 4, 0.005))
+            if n and int(self.sampler.samples(n - 1)["t_ns"][0]) >= t_ns:
+                return True
+            if not self.running or time.monotonic() > deadline:
+                return False
+            time.sleep(poll_s)
 
     def measure(self, t0_ns: int, t1_ns: int, name: str = "window") -> Measurement:
         """Energy over [t0_ns, t1_ns] from the samples recorded so far (see Measurement)."""

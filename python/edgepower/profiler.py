@@ -363,7 +363,7 @@ class LayerProfiler:
             target_s, interval_s, interval_source = self._target_window(monitor)
             self._active_monitor = monitor
             windows = self._measure(sites, whole, monitor, sync, target_s, open_regions)
-            self._wait_for_sample_after(monitor, max((w["t1_ns"] for w in windows), default=0))
+            monitor.wait_for_sample_after(max((w["t1_ns"] for w in windows), default=0))
         finally:
             self._active_monitor = None
             for rid in open_regions:  # a window cut short by an exception: close its region
@@ -601,7 +601,7 @@ class LayerProfiler:
         tries = 0
         while True:
             t0, t1, n = self._window(site, fn, region, target_ns, sync, timeline, open_regions)
-            self._wait_for_sample_after(monitor, t1)
+            monitor.wait_for_sample_after(t1)
             gap = max(self._edge_gap_s(monitor, t0), self._edge_gap_s(monitor, t1))
             if not gap > limit_s or tries >= self.edge_retries:
                 if gap > limit_s:
@@ -631,16 +631,6 @@ class LayerProfiler:
                 raise SensorError(f"sensor {monitor.info.kind} gave no samples within 2 s of starting "
                                   f"(read errors: {st.get('read_errors')}, last error: {st.get('last_error') or 'none'})")
             time.sleep(min(0.002, 0.5 / monitor.rate_hz))
-
-    @staticmethod
-    def _wait_for_sample_after(monitor: PowerMonitor, t_ns: int) -> None:
-        deadline = time.monotonic() + max(0.1, 8.0 / monitor.rate_hz)
-        sampler = monitor.sampler
-        while monitor.running and time.monotonic() < deadline:
-            n = len(sampler)
-            if n and int(sampler.samples(n - 1)["t_ns"][0]) > t_ns:
-                return
-            time.sleep(min(0.002, 0.25 / monitor.rate_hz))
 
     # ---- results --------------------------------------------------------------------------------
     def _provenance(self, monitor: PowerMonitor, sites: List[CallSite], whole: CallSite, args: tuple,

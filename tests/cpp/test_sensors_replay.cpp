@@ -140,7 +140,7 @@ TEST(Replay, BadFilesAreUnavailableWithFileAndLine) {
   t.write("bad.log", "20241121-00:00:01.00,5000.0,1100.0\n20241121-00:00:01.01,5000.0,eleven\n");
   ReplaySensor bad(at(t.path("bad.log")));
   EXPECT_FALSE(bad.info().available);
-  EXPECT_NE(bad.info().reason.find(t.path("bad.log") + ":2: mV and mA must be numbers"), std::string::npos) << bad.info().reason;
+  EXPECT_NE(bad.info().reason.find(t.path("bad.log") + ":2: bad current (mA)"), std::string::npos) << bad.info().reason;
   t.write("back.log", "20241121-00:00:01.50,5000,1\n20241121-00:00:01.20,5000,1\n");
   ReplaySensor back(at(t.path("back.log")));
   EXPECT_NE(back.info().reason.find(":2: timestamps go backwards"), std::string::npos) << back.info().reason;

@@ -1,5 +1,7 @@
 #include "replay.hpp"
 
+#include "../edgeprofiler.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -50,47 +52,6 @@ bool parse_i64(const std::string& s, int64_t* out) {
   return *end == '\0' && errno != ERANGE;
 }
 
-// Days since 1970-01-01 of a civil date (proleptic Gregorian; H. Hinnant's algorithm).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-// "YYYYmmdd-HH:MM:SS[.f{1,6}]" -> ns since 1970 (local time taken as UTC: only differences matter).
-bool parse_edgeprofiler_time(const std::string& s, int64_t* t_ns) {
-  if (s.size() < 17 || s[8] != '-' || s[11] != ':' || s[14] != ':') return false;
-  auto digits = [&](std::size_t at, std::size_t n, int* out) {
-    int v = 0;
-    for (std::size_t i = at; i < at + n; ++i) {
-      if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
-      v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-  };
-  int y, mo, d, h, mi, sec;
-  if (!digits(0, 4, &y) || !digits(4, 2, &mo) || !digits(6, 2, &d) || !digits(9, 2, &h) || !digits(12, 2, &mi) ||
-      !digits(15, 2, &sec)) return false;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return false;
-  int64_t frac_ns = 0;
-  if (s.size() > 17) {
-    const std::size_t n = s.size() - 18;
-    if (s[17] != '.' || n < 1 || n > 6) return false;
-    int f;
-    if (!digits(18, n, &f)) return false;
-    frac_ns = f;
-    for (std::size_t i = n; i < 9; ++i) frac_ns *= 10;
-  }
-  const int64_t secs = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 + mi * 60 + sec;
-  *t_ns = secs * 1000000000LL + frac_ns;
-  return true;
-}
-
-// Value of "key": in a flat-enough JSON text: the characters up to the next ',' or '}'.
 bool json_scalar(const std::string& json, const std::string& key, std::string* out) {
   const std::size_t k = json.find("\"" + key + "\"");
   if (k == std::string::npos) return false;
@@ -127,8 +88,8 @@ ReplaySensor::ReplaySensor(const ReplayOptions& options) : options_(options) {
     } else {
       std::size_t first = 0;
       while (first < lines.size() && trim(lines[first]).empty()) ++first;
-      int64_t t;
-      if (first < lines.size() && parse_edgeprofiler_time(trim(split(lines[first], ',')[0]), &t)) {
+      int64_t t_us;
+      if (first < lines.size() && edgeprofiler::parse_timestamp_us(trim(split(lines[first], ',')[0]), &t_us)) {
         parse_edgeprofiler(lines);
       } else {
         throw SensorUnavailable(options.path + ": neither an edgepower trace (first line '" + kMagic +
@@ -143,9 +104,13 @@ ReplaySensor::ReplaySensor(const ReplayOptions& options) : options_(options) {
     }
     play_ns_ = t_ns_.back() - t_ns_.front();
     if (!gaps.empty()) {
-      std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
-      play_ns_ += gaps[gaps.size() / 2];  // the last sample lasts one typical interval too
-      info_.update_interval_s = gaps[gaps.size() / 2] * 1e-9 / options.speed;
+      // The median interval (mean of the two middle ones for an even count).
+      const std::size_t mid = gaps.size() / 2;
+      std::nth_element(gaps.begin(), gaps.begin() + mid, gaps.end());
+      double median_ns = static_cast<double>(gaps[mid]);
+      if (gaps.size() % 2 == 0) median_ns = 0.5 * (median_ns + *std::max_element(gaps.begin(), gaps.begin() + mid));
+      play_ns_ += static_cast<int64_t>(median_ns);  // the last sample lasts one typical interval too
+      info_.update_interval_s = median_ns * 1e-9 / options.speed;
       info_.details["update_interval"] = "median interval between recorded samples";
     }
     info_.details["samples"] = std::to_string(t_ns_.size());
@@ -228,22 +193,23 @@ void ReplaySensor::parse_edgeprofiler(std::vector<std::string>& lines) {
   info_.total_rail = 0;
   info_.has_power = true;
   info_.has_counter = false;
-  int64_t t0 = 0;
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    const std::string line = trim(lines[i]);
-    if (line.empty()) continue;
-    const std::vector<std::string> cells = split(line, ',');
-    int64_t t;
-    double mv, ma;
-    if (cells.size() != 3) throw SensorUnavailable(where(path, i + 1) + ": expected 'YYYYmmdd-HH:MM:SS.ffffff,mV,mA', got '" + line.substr(0, 80) + "'");
-    if (!parse_edgeprofiler_time(trim(cells[0]), &t)) throw SensorUnavailable(where(path, i + 1) + ": bad timestamp '" + cells[0] + "' (expected YYYYmmdd-HH:MM:SS.ffffff)");
-    if (!parse_double(cells[1], &mv) || !parse_double(cells[2], &ma)) {
-      throw SensorUnavailable(where(path, i + 1) + ": mV and mA must be numbers, got '" + cells[1] + "', '" + cells[2] + "'");
-    }
-    if (t_ns_.empty()) t0 = t;
-    if (!t_ns_.empty() && t - t0 < t_ns_.back()) throw SensorUnavailable(where(path, i + 1) + ": timestamps go backwards");
-    t_ns_.push_back(t - t0);
-    power_w_.push_back(mv * ma * 1e-6);
+  std::string text;
+  for (const auto& line : lines) text.append(line).push_back('\n');
+  // The same parser as the EdgeProfiler import, so both accept and reject the same lines.
+  edgeprofiler::PowerLog log;
+  try {
+    log = edgeprofiler::parse_power_log(text);
+  } catch (const edgeprofiler::ParseError& e) {
+    // "power log line N: why" -> "path:N: why"
+    std::string why = e.what();
+    const std::string prefix = "power log line " + std::to_string(e.line()) + ": ";
+    if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
+    throw SensorUnavailable(where(path, e.line()) + ": " + why);
+  }
+  if (log.backward_steps) throw SensorUnavailable(where(path, log.first_backward_line) + ": timestamps go backwards");
+  for (std::size_t i = 0; i < log.t_us.size(); ++i) {
+    t_ns_.push_back((log.t_us[i] - log.t_us.front()) * 1000);
+    power_w_.push_back(log.voltage_mv[i] * log.current_ma[i] * 1e-6);
   }
 }
 

@@ -17,3 +17,14 @@ def wait_until(pred, timeout_s=10.0, poll_s=0.001):
 @pytest.fixture
 def repo_root():
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def subprocess_env(**extra):
+    """Environment for a child Python that must import the same edgepower as this test run
+    (installed in the venv, or a source tree on PYTHONPATH with an in-place build)."""
+    import edgepower
+
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(edgepower.__file__)))
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_parent, os.environ.get("PYTHONPATH")]))
+    return env

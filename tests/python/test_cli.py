@@ -7,6 +7,8 @@ import pytest
 
 from edgepower import cli, trace
 
+from conftest import subprocess_env
+
 
 def test_monitor_writes_trace_and_reports(tmp_path, capsys):
     out = tmp_path / "trace.csv"
@@ -33,7 +35,8 @@ def test_monitor_bad_input_is_a_clear_error(capsys):
 
 def test_python_dash_m_works():
     r = subprocess.run([sys.executable, "-m", "edgepower", "monitor", "--sensor", "square:low=1,high=3,period=0.05",
-                        "--rate", "1000", "--duration", "0.2"], capture_output=True, text=True, timeout=120)
+                        "--rate", "1000", "--duration", "0.2"], capture_output=True, text=True, timeout=120,
+                       env=subprocess_env())
     assert r.returncode == 0, r.stderr
     assert "average power:" in r.stdout and "lateness:" in r.stdout
 

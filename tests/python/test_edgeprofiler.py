@@ -19,6 +19,8 @@ from edgepower import edgeprofiler as E  # noqa: E402
 from edgepower._native import core  # noqa: E402
 from edgepower.cli import main as cli_main  # noqa: E402
 
+from conftest import subprocess_env
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = next((p for p in (ROOT / "shared" / "data" / "edgeprofiler", ROOT.parent / "shared" / "data" / "edgeprofiler",
                          Path("/work/shared/data/edgeprofiler")) if p.is_dir()), None)
@@ -442,7 +444,7 @@ def test_cli_corrected_and_errors(tmp_path, capsys):
 
 
 def test_cli_subprocess_has_no_traceback(tmp_path):
-    env = {"PYTHONPATH": str(ROOT / "python")}
+    env = subprocess_env()
     r = subprocess.run([sys.executable, "-m", "edgepower", "edgeprofiler", "map", str(tmp_path), "--model", "m",
                         "-o", str(tmp_path / "x.csv")], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2 and "error: no model folder" in r.stderr and "Traceback" not in r.stderr

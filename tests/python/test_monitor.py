@@ -12,7 +12,7 @@ import pytest
 import edgepower
 from edgepower import PowerMonitor, _core, trace
 
-from conftest import wait_until
+from conftest import subprocess_env, wait_until
 
 
 def test_constant_window_energy_is_exact():
@@ -178,7 +178,7 @@ def test_crash_mid_run_leaves_the_samples_readable(tmp_path):
         "time.sleep(1.0)\n"
         "os._exit(17)\n"  # no cleanup at all
     )
-    r = subprocess.run([sys.executable, "-c", code], timeout=60)
+    r = subprocess.run([sys.executable, "-c", code], timeout=60, env=subprocess_env())
     assert r.returncode == 17
     tr = trace.read_trace(str(path))
     assert len(tr.t_ns) >= 300  # at least the samples flushed before the last 0.2 s

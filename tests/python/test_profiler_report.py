@@ -17,8 +17,9 @@ from edgepower import cli  # noqa: E402
 from edgepower.profiler import profile_layers  # noqa: E402
 from edgepower.report import COLUMNS, DISTILBERT_COLUMNS, Report  # noqa: E402
 
+from conftest import subprocess_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYTHON_DIR = os.path.join(ROOT, "python")
 
 REQUIRED = ["layer", "call", "type", "params", "input_shapes", "repeats", "window_s", "latency_ms",
             "energy_per_inference_mj", "net_energy_per_inference_mj", "avg_power_w", "idle_power_w", "num_samples",
@@ -135,7 +136,7 @@ FACTORY = textwrap.dedent("""
 def run_cli(tmp_path, *extra):
     (tmp_path / "tiny_models.py").write_text(FACTORY)
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
+    env = subprocess_env()
     proc = subprocess.run([sys.executable, "-m", "edgepower", "profile", "tiny_models:make", "--batch-size", "3",
                            "--sensor", "constant:4", "--rate", "2000", "--min-window", "0.02", "--rounds", "2",
                            "--idle", "0.05", "--out", str(out), *extra],
@@ -183,7 +184,7 @@ def test_edgepower_imports_without_torch():
             "import edgepower, edgepower.cli\n"
             "assert 'profile' in edgepower.cli.build_parser().format_help()\n"
             "try:\n    edgepower.LayerProfiler\nexcept ImportError:\n    print('lazy ok')\n")
-    proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=PYTHON_DIR),
+    proc = subprocess.run([sys.executable, "-c", code], env=subprocess_env(),
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "lazy ok" in proc.stdout

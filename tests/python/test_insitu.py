@@ -115,11 +115,13 @@ def test_net_energy_per_layer_matches_the_timeline(run):
     # timeline. The live sensor's reading is the exact level of the region active when the
     # read starts, so the mean reading of a layer is its level up to reads racing a mark
     # (a mark becomes visible to the sensor about 0.1 us after its timestamp): 1 % covers that
-    # with a wide margin for the 0.3 and 0.6 ms layers (hundreds of readings each); the Linear
-    # (tens of us, tens of readings) gets 3 %.
+    # with a wide margin for the 0.3 and 0.6 ms layers (hundreds of readings each). The Linear
+    # runs tens of us and collects about a hundred readings, where one reading racing a mark
+    # (the hook's thread preempted between taking the time and publishing the mark, under
+    # load) moves its mean by about 1 %: 5 %.
     timeline, _, report = run
     wins = measured_layer_windows(timeline)
-    for label, tol in (("a", 0.01), ("b", 0.01), ("fc", 0.03)):
+    for label, tol in (("a", 0.01), ("b", 0.01), ("fc", 0.05)):
         t0, t1 = wins[label]
         assert t0.shape[0] == 450
         truth_mj = (LEVELS[label] - IDLE_W) * float(np.mean(t1 - t0)) * 1e-9 * 1e3

@@ -129,8 +129,13 @@ def update_times(t_ns: np.ndarray, power_w: np.ndarray, interval_s: float, rate_
     if change.shape[0] < 3:
         info["why"] = "fewer than 3 changes of the readings: cannot locate the sensor's refreshes"
         return t, info
+    # A change seen across a sampling gap (the sampler thread starved of CPU) bounds its
+    # refresh loosely and could be misnumbered: fit on the changes seen between close samples.
+    tight = change[(stamp[change] - t[change - 1]) <= 2.5 * sample_ns]
+    if tight.shape[0] >= 3:
+        change = tight
     base = int(t[change[0]])
-    mid = ((t[change - 1] - base).astype(np.float64) + (t[change] - base).astype(np.float64)) / 2.0
+    mid = ((t[change - 1] - base).astype(np.float64) + (stamp[change] - base).astype(np.float64)) / 2.0
     steps = np.maximum(1.0, np.round(np.diff(mid) / period_ns))
     k = np.concatenate([[0.0], np.cumsum(steps)])
     slope, intercept = np.polyfit(k, mid, 1)

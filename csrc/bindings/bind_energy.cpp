@@ -97,6 +97,28 @@ void register_energy(py::module_& m) {
         },
         py::arg("t_ns"), py::arg("power_w"), py::arg("t0_ns"), py::arg("t1_ns"),
         "Energy of many windows (any order, may overlap) in one sweep: (energy_j, num_samples, status).");
+  m.def("assign_samples",
+        [](const I64& t, const F64& p, const I64& t0, const I64& t1) {
+          auto [n, cols] = shape_of(t, p, "power_w");
+          if (cols != 1) throw std::invalid_argument("assign_samples needs 1-D power; pass one rail or the total");
+          if (t0.ndim() != 1 || t1.ndim() != 1 || t0.shape(0) != t1.shape(0)) {
+            throw std::invalid_argument("t0_ns and t1_ns must be 1-D arrays of the same length");
+          }
+          const auto w = static_cast<std::size_t>(t0.shape(0));
+          py::array_t<int64_t> counts(w);
+          py::array_t<double> sums(w);
+          py::array_t<int64_t> owner(n);
+          {
+            py::gil_scoped_release release;
+            assign_samples_innermost(t.data(), p.data(), n, 1, t0.data(), t1.data(), w, counts.mutable_data(),
+                                     sums.mutable_data(), owner.mutable_data());
+          }
+          return py::make_tuple(counts, sums, owner);
+        },
+        py::arg("t_ns"), py::arg("power_w"), py::arg("t0_ns"), py::arg("t1_ns"),
+        "Assigns each sample to the innermost window [t0, t1) active at its timestamp (the one begun "
+        "last) in one sweep: (num_samples, power_sum_w per window, owner per sample, -1 for none). "
+        "Samples must be ascending; non-finite power is assigned to no window.");
   m.def("status_message", [](int code) { return status_message(static_cast<EnergyStatus>(code)); }, py::arg("status"));
   m.def("repeat_stats",
         [](const F64& v) {

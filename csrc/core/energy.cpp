@@ -253,3 +253,59 @@ RepeatStats repeat_stats(const double* v, std::size_t n) {
 }
 
 }  // namespace edgepower
+
+namespace edgepower {
+
+void assign_samples_innermost(const int64_t* t, const double* p, std::size_t n, std::size_t stride,
+                              const int64_t* w0, const int64_t* w1, std::size_t nw, int64_t* num_samples,
+                              double* power_sum_w, int64_t* owner) {
+  for (std::size_t i = 1; i < n; ++i) {
+    if (t[i] < t[i - 1]) {
+      throw std::invalid_argument("sample timestamps go backwards at index " + std::to_string(i) +
+                                  "; sort the samples by time");
+    }
+  }
+  for (std::size_t w = 0; w < nw; ++w) {
+    num_samples[w] = 0;
+    power_sum_w[w] = 0.0;
+  }
+  // Begins by (t0, index) so that among windows begun at the same time the later index is the
+  // innermost; ends by t1.
+  std::vector<uint32_t> by_begin(nw), by_end(nw);
+  for (std::size_t w = 0; w < nw; ++w) by_begin[w] = by_end[w] = static_cast<uint32_t>(w);
+  std::sort(by_begin.begin(), by_begin.end(), [&](uint32_t a, uint32_t b) {
+    return w0[a] != w0[b] ? w0[a] < w0[b] : a < b;
+  });
+  std::sort(by_end.begin(), by_end.end(), [&](uint32_t a, uint32_t b) { return w1[a] < w1[b]; });
+  // Active windows in begin order; the innermost is the back. Depth is small (layer inside the
+  // model), so removal scans from the back.
+  std::vector<uint32_t> active;
+  std::vector<uint8_t> ended(nw, 0);
+  std::size_t nb = 0, ne = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int64_t x = t[i];
+    // Begin every window with t0 <= x, then end every window with t1 <= x: a window [t0, t1)
+    // holds x only if t0 <= x < t1, and a zero-length window never holds a sample.
+    while (nb < nw && w0[by_begin[nb]] <= x) {
+      const uint32_t w = by_begin[nb++];
+      if (!ended[w]) active.push_back(w);
+    }
+    while (ne < nw && w1[by_end[ne]] <= x) {
+      const uint32_t w = by_end[ne++];
+      ended[w] = 1;
+      for (std::size_t j = active.size(); j-- > 0;) {
+        if (active[j] == w) { active.erase(active.begin() + static_cast<std::ptrdiff_t>(j)); break; }
+      }
+    }
+    const double v = p[i * stride];
+    int64_t who = -1;
+    if (!active.empty() && std::isfinite(v)) {
+      who = active.back();
+      num_samples[who] += 1;
+      power_sum_w[who] += v;
+    }
+    if (owner != nullptr) owner[i] = who;
+  }
+}
+
+}  // namespace edgepower

@@ -52,6 +52,20 @@ void attribute_windows(const int64_t* t_ns, const double* power_w, std::size_t n
                        std::size_t num_windows, double* energy_j, int64_t* num_samples,
                        uint8_t* status);
 
+/// Assigns each power sample to the innermost window active at its timestamp: among windows
+/// with t0 <= t < t1 (half-open, so a sample on a shared edge goes to the window that starts
+/// there), the one begun last (ties: the later index). Windows come in any order and may nest
+/// (a layer inside the whole-model window); samples must be ascending (std::invalid_argument
+/// otherwise). Non-finite power samples are assigned to no window. Writes num_samples[k] and
+/// power_sum_w[k] (sum of the assigned samples' watts) per window and, when owner is not null,
+/// owner[i] = window of sample i or -1. One sweep: O(n + w log w + n * nesting depth).
+/// This is the sampling estimator of in-situ profiling: a window's mean power is
+/// power_sum_w / num_samples, unbiased when sample phases are spread over the windows.
+void assign_samples_innermost(const int64_t* t_ns, const double* power_w, std::size_t n,
+                              std::size_t stride, const int64_t* t0_ns, const int64_t* t1_ns,
+                              std::size_t num_windows, int64_t* num_samples, double* power_sum_w,
+                              int64_t* owner);
+
 /// Mean, sample standard deviation and 95% confidence half-width (Student t) of values.
 struct RepeatStats {
   std::size_t n = 0;

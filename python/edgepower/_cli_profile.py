@@ -81,6 +81,14 @@ def add_parser(sub) -> None:
     p.add_argument("--depth", type=int, default=None, help="profile the modules this many levels down instead")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default cpu)")
     p.add_argument("--seed", type=int, default=0, help="seed of the inputs, weights and order (default 0)")
+    p.add_argument("--mode", choices=("isolation", "in-situ"), default="isolation",
+                   help="isolation: each layer alone in repeated windows (default); in-situ: the whole model "
+                        "repeatedly, samples attributed to the layer running")
+    p.add_argument("--sync-layers", action="store_true",
+                   help="in-situ on CUDA: synchronise the device at every layer edge (default: CUDA events)")
+    p.add_argument("--max-round", type=float, default=5.0, help="in-situ: longest round in s (default 5)")
+    p.add_argument("--edgeprofiler-out", metavar="DIR", default=None,
+                   help="also write the measurements in EdgeProfiler's raw layout into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)
 
@@ -231,7 +239,7 @@ def cmd_profile(args) -> int:
     prof = LayerProfiler(model, sensor=sensor, rate_hz=args.rate, layers=layers, depth=args.depth,
                          repeats=args.repeats, min_window_s=args.min_window, rounds=args.rounds,
                          warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
-                         progress=bar)
+                         mode=args.mode, sync_layers=args.sync_layers, max_round_s=args.max_round, progress=bar)
     info = prof.sensor.info
     print(f"sensor: {info.kind} ({info.description})")
     if info.estimated:
@@ -251,6 +259,19 @@ def cmd_profile(args) -> int:
     print(f"wrote to {args.out}:")
     for key in ("layers_csv", "distilbert_csv", "samples_csv", "energy_png", "energy_latency_png", "json"):
         print(f"  {os.path.basename(paths[key])}")
+    if args.edgeprofiler_out:
+        import warnings
+
+        from .edgeprofiler import EdgeProfilerWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EdgeProfilerWarning)
+            ep = report.to_edgeprofiler(args.edgeprofiler_out)
+        print(f"wrote EdgeProfiler raw data to {args.edgeprofiler_out} (model folder {ep['model']}, {ep['cycles']} "
+              f"cycles, one a {ep['kind']}); map it with `edgepower edgeprofiler map {args.edgeprofiler_out} "
+              f"--model {ep['model']}`")
+        for w in caught:
+            print(f"warning: {w.message}")
     return 0
 
 

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from . import __version__ as _version
+from . import insitu as _insitu
 from ._native import core as _core
 from .monitor import PowerMonitor
 from .presets import select_layers
@@ -247,6 +248,20 @@ class LayerProfiler:
         While the whole model is measured, also mark each layer's region on the timeline (one
         hook call per layer call). Gives region-following sensors and traces the layers inside
         the whole model; adds a little time to the whole-model figure.
+    mode : {"isolation", "in-situ"}
+        ``"isolation"`` (default): each layer alone, as described above. ``"in-situ"``: the whole
+        model runs repeatedly with hooks marking each layer on the timeline, and every sample
+        goes to the layer running when it was taken (:mod:`edgepower.insitu`). In-situ, a
+        round is a number of forwards (``repeats``, or adaptive: until the shortest layer has
+        run ``max(min_window_s, k_updates x update interval)``, at most ``max_round_s``).
+    sync_layers : bool
+        In-situ on CUDA: synchronise the device in every hook (exact marks, changed timing).
+        Default False: CUDA events mark the layers and the device is synchronised once per forward.
+    max_delay_s : float, optional
+        In-situ: random delay before each forward, uniform in ``[0, max_delay_s]``; default the
+        sensor's update interval (at least two sample periods).
+    max_round_s : float
+        In-situ: longest round of adaptive forwards, seconds.
     monitor : PowerMonitor, optional
         Use this monitor (its sensor and timeline) instead of making one; it is started if
         needed and stopped only if the profiler started it.
@@ -266,6 +281,8 @@ class LayerProfiler:
                  min_repeats: int = 3, warmup: int = 2, rounds: int = 3, idle_s: float = 1.0,
                  idle_power_w: Optional[float] = None, seed: int = 0, trace_model: bool = False,
                  edge_retries: int = 2,
+                 mode: str = "isolation", sync_layers: bool = False, max_delay_s: Optional[float] = None,
+                 max_round_s: float = 5.0,
                  monitor: Optional[PowerMonitor] = None,
                  progress: Optional[Callable[[Progress], None]] = None):
         if not isinstance(model, torch.nn.Module):
@@ -296,6 +313,11 @@ class LayerProfiler:
             raise TypeError("progress must be a callable taking a Progress, or None")
         if monitor is not None and not isinstance(monitor, PowerMonitor):
             raise TypeError(f"monitor must be an edgepower.PowerMonitor, got {type(monitor).__name__}")
+        self.mode = _insitu.check_mode(mode)
+        _insitu.check_options(self.mode, sync_layers, max_delay_s, max_round_s)
+        self.sync_layers = sync_layers
+        self.max_delay_s = None if max_delay_s is None else float(max_delay_s)
+        self.max_round_s = float(max_round_s)
         self.model = model
         self.layer_names = select_layers(model, layers, depth)  # fails early on unknown names
         self.layers_spec = layers if depth is None else f"depth={depth}"
@@ -336,6 +358,8 @@ class LayerProfiler:
             Passed on after the hooks are removed, the model's modes restored and the monitor
             stopped.
         """
+        if self.mode == "in-situ":
+            return _insitu.profile_in_situ(self, args, kwargs)
         model = self.model
         modes = {m: m.training for m in model.modules()}
         monitor = self._monitor or PowerMonitor(self.sensor, rate_hz=self.rate_hz)
@@ -651,6 +675,7 @@ class LayerProfiler:
             "not_called": not_called,
             "capture_s": capture_s,
             "method": {
+                "mode": self.mode,
                 "repeats": self.repeats, "min_window_s": self.min_window_s, "k_updates": self.k_updates,
                 "min_repeats": self.min_repeats, "warmup": self.warmup, "rounds": self.rounds, "seed": self.seed,
                 "target_window_s": target_s, "sensor_update_interval_s": interval_s,

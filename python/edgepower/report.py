@@ -97,13 +97,24 @@ class Report:
         settings, environment.
     samples : dict, optional
         ``t_ns`` (int64) and ``power_w`` (total power, W) of every sample of the run.
+    cycles : dict, optional
+        In-situ reports: per forward (cycle) and call site, in execution order, the marked
+        windows: ``labels``, ``modules``, ``types`` (per call site), ``t0_ns``/``t1_ns``
+        ([cycles, call sites], -1 where the site did not run), ``round``, ``model_t0_ns``,
+        ``model_t1_ns`` (per cycle). Kept in memory for :meth:`to_edgeprofiler`, not in JSON.
+    attribution_t_ns : array, optional
+        In-situ reports: the time each sample stands for (its refresh for a sample-and-hold
+        sensor), by which samples were attributed.
     """
 
     def __init__(self, rows: List[Dict[str, Any]], windows: List[Dict[str, Any]], meta: Dict[str, Any],
-                 samples: Optional[Dict[str, np.ndarray]] = None):
+                 samples: Optional[Dict[str, np.ndarray]] = None, cycles: Optional[Dict[str, Any]] = None,
+                 attribution_t_ns: Optional[np.ndarray] = None):
         self.rows = rows
         self.windows = windows
         self.meta = meta
+        self.cycles = cycles
+        self.attribution_t_ns = None if attribution_t_ns is None else np.asarray(attribution_t_ns, dtype=np.int64)
         samples = samples or {}
         self.samples_t_ns = np.asarray(samples.get("t_ns", np.zeros(0, dtype=np.int64)), dtype=np.int64)
         self.samples_power_w = np.asarray(samples.get("power_w", np.zeros(0)), dtype=np.float64)
@@ -200,8 +211,14 @@ class Report:
 
     def samples_to_pandas(self):
         """Raw samples inside every window, long format: layer, module, call, round, window
-        (``layer``, ``restore``, ``model``), t_ns, t_s (from the window's start), power_w (total)."""
+        (``layer``, ``restore``, ``model``), t_ns, t_s (from the window's start), power_w (total).
+        In-situ reports: every sample attributed to a call site (window ``layer``) or to the
+        glue between them inside a forward (layer ``(model)``, window ``model``); t_s from the
+        start of its forward."""
         import pandas as pd
+
+        if self.cycles is not None and self.attribution_t_ns is not None:
+            return pd.DataFrame(self._insitu_samples())
 
         cols: Dict[str, list] = {k: [] for k in ("layer", "module", "call", "round", "window", "t_ns", "t_s", "power_w")}
         t = self.samples_t_ns
@@ -227,6 +244,128 @@ class Report:
         """Writes :meth:`samples_to_pandas` to ``path``; returns the path."""
         self.samples_to_pandas().to_csv(path, index=False)
         return path
+
+    def _insitu_samples(self) -> Dict[str, Any]:
+        from ._native import core as _core
+
+        cy = self.cycles
+        t0, t1 = np.asarray(cy["t0_ns"], dtype=np.int64), np.asarray(cy["t1_ns"], dtype=np.int64)
+        c, n = t0.shape
+        m0, m1 = np.asarray(cy["model_t0_ns"], dtype=np.int64), np.asarray(cy["model_t1_ns"], dtype=np.int64)
+        valid = np.concatenate([(t0 >= 0).ravel(), np.ones(c, dtype=bool)])
+        w0 = np.where(valid, np.concatenate([t0.ravel(), m0]), 0)
+        w1 = np.where(valid, np.concatenate([t1.ravel(), m1]), 0)
+        power = self.samples_power_w if self.samples_power_w.size else np.full(self.samples_t_ns.shape, np.nan)
+        _, _, owner = _core.assign_samples(self.attribution_t_ns, power, w0, w1)
+        sel = np.flatnonzero(owner >= 0)
+        own = owner[sel]
+        is_model = own >= c * n
+        cycle = np.where(is_model, own - c * n, own // max(n, 1))
+        site = np.where(is_model, -1, own % max(n, 1))
+        labels = np.array(list(cy["labels"]) + ["(model)"], dtype=object)
+        modules = np.array(list(cy["modules"]) + ["(model)"], dtype=object)
+        calls = np.array([r["call"] for r in self.layer_rows] + [0], dtype=object) \
+            if len(self.layer_rows) == n else np.zeros(n + 1, dtype=object)
+        rounds = np.asarray(cy["round"])
+        t = self.samples_t_ns[sel]
+        return {"layer": labels[site], "module": modules[site], "call": calls[site], "round": rounds[cycle],
+                "window": np.where(is_model, "model", "layer"), "t_ns": t, "t_s": (t - m0[cycle]) * 1e-9,
+                "power_w": power[sel]}
+
+    # ---- EdgeProfiler ----------------------------------------------------------------------------
+    def edgeprofiler_windows(self) -> Dict[str, Any]:
+        """The layer windows in EdgeProfiler's terms: ``{label: [(start_ns, end_ns), ...]}`` in
+        execution order, one window a cycle, plus ``cycles``, ``kind`` and ``time_ordered``.
+
+        In-situ reports: a cycle is one forward of the whole model and each call site's window
+        is its marked run in that forward (forwards where a call site did not run are left out).
+        Isolation reports: a cycle is one round and each call site's window is its isolation
+        window in that round (many calls back to back). Rounds measure the call sites in a
+        shuffled order, so the windows of a cycle are not in time order (``time_ordered``
+        False): EdgeProfiler's compat mapping sweeps the log forwards once and leaves such
+        windows empty; import those with ``mode="corrected"``.
+        """
+        if self.cycles is not None:
+            cy = self.cycles
+            t0, t1 = np.asarray(cy["t0_ns"], dtype=np.int64), np.asarray(cy["t1_ns"], dtype=np.int64)
+            complete = (t0 >= 0).all(axis=1)
+            wins = {lab: list(zip(t0[complete, i].tolist(), t1[complete, i].tolist()))
+                    for i, lab in enumerate(cy["labels"])}
+            flat0, flat1 = t0[complete].ravel(), t1[complete].ravel()
+            ordered = bool(np.all(flat0[1:] >= flat1[:-1])) if flat0.size else True
+            return {"windows": wins, "cycles": int(complete.sum()), "dropped_cycles": int((~complete).sum()),
+                    "kind": "forward", "time_ordered": ordered}
+        labels = [r["layer"] for r in self.layer_rows if r["status"] != "failed"]
+        by = {(w["label"], w["round"]): w for w in self.windows if w.get("kind") == "layer"}
+        rounds = sorted({w["round"] for w in self.windows if w.get("kind") == "layer"})
+        rounds = [r for r in rounds if all((lab, r) in by for lab in labels)]
+        wins = {lab: [(int(by[(lab, r)]["t0_ns"]), int(by[(lab, r)]["t1_ns"])) for r in rounds] for lab in labels}
+        seq = [w for r in rounds for lab in labels for w in [by[(lab, r)]]]
+        ordered = all(b["t0_ns"] >= a["t1_ns"] for a, b in zip(seq, seq[1:]))
+        return {"windows": wins, "cycles": len(rounds), "dropped_cycles": 0, "kind": "round", "time_ordered": ordered}
+
+    def to_edgeprofiler(self, out_dir: str, model: Optional[str] = None, *,
+                        layer_types: Optional[Dict[str, str]] = None, idle_power_w: Optional[float] = None,
+                        **options: Any) -> Dict[str, Any]:
+        """Writes the measurements in EdgeProfiler's raw layout (see docs/edgeprofiler.md) with
+        :func:`edgepower.edgeprofiler.write_raw_dir`: the power log (every sample of the run),
+        ``idling_power.json`` (the idle baseline) and the layer windows of
+        :meth:`edgeprofiler_windows` in the ``trt_layer_latency.json`` format.
+
+        Parameters
+        ----------
+        out_dir : path
+            The raw directory (``idling_power.json`` there, the rest in ``out_dir/model``).
+        model : str, optional
+            Model folder name; default the model's class name.
+        layer_types : dict, optional
+            Label -> type for ``trt_engine_info.json``; default the module class (``Conv2d``).
+            Upstream's feature step keeps only ``Cask*`` types.
+        idle_power_w : float, optional
+            Idle power to write when the report has no baseline (``idle_s=0``).
+        **options
+            Passed to ``write_raw_dir`` (``epoch``, ``voltage_mv``, ``current_decimals``).
+
+        Returns
+        -------
+        dict
+            Paths written (``log``, ``latency``, ``engine``, ``idle``) and ``cycles``, ``kind``,
+            ``time_ordered`` (False: import with ``mode="corrected"``).
+        """
+        from .edgeprofiler import EdgeProfilerWarning, write_raw_dir
+
+        if self.samples_t_ns.size == 0 or self.samples_power_w.size == 0:
+            raise ValueError("this report holds no samples (a report read back from JSON keeps none): export "
+                             "the Report that LayerProfiler.profile() returned")
+        idle = self.meta.get("idle_power_w") if idle_power_w is None else idle_power_w
+        if not _finite(idle):
+            raise ValueError("the report has no idle baseline (idle_s=0) and EdgeProfiler's layout needs one: pass "
+                             "idle_power_w=... (watts)")
+        plan = self.edgeprofiler_windows()
+        if plan["cycles"] == 0:
+            raise ValueError("no complete cycle to export: every call site needs a window in each cycle")
+        if not plan["time_ordered"]:
+            import warnings
+
+            warnings.warn("the exported layer windows are not in time order within their cycles (isolation measures "
+                          "layers in a shuffled order): EdgeProfiler's compat mapping will leave many empty; import "
+                          "with mode='corrected'", EdgeProfilerWarning, stacklevel=2)
+        types = {r["layer"]: r["type"] for r in self.layer_rows}
+        types.update(layer_types or {})
+        name = model or str(self.meta.get("model") or "model")
+        t, p = self.samples_t_ns, self.samples_power_w
+        if self.attribution_t_ns is not None and self.attribution_t_ns.shape == t.shape:
+            # In situ: each reading at the time it stands for (its read's start, or the sensor
+            # refresh that produced it), one line per sensor update, as the attribution used.
+            t = self.attribution_t_ns
+            first = np.ones(t.shape[0], dtype=bool)
+            first[1:] = t[1:] != t[:-1]
+            t, p = t[first], p[first]
+        finite = np.isfinite(p)
+        paths: Dict[str, Any] = dict(write_raw_dir(out_dir, name, t[finite], p[finite], float(idle), plan["windows"],
+                                                   layer_types=types, **options))
+        paths.update(cycles=plan["cycles"], kind=plan["kind"], time_ordered=plan["time_ordered"], model=name)
+        return paths
 
     # ---- charts -----------------------------------------------------------------------------------
     def plot(self, out_dir: str = ".", prefix: str = "") -> List[str]:
@@ -306,7 +445,13 @@ class Report:
         rep = m.get("method", {}).get("repeats")
         how = f"{rep} calls per window" if isinstance(rep, int) else f"windows >= {target:.3f} s (adaptive)" \
             if _finite(target) else "adaptive windows"
-        lines.append(f"sensor {self.sensor}; {rounds} rounds in shuffled order; {how}")
+        if m.get("method", {}).get("mode") == "in-situ":
+            mm = m["method"]
+            lines.append(f"sensor {self.sensor}; in situ: {rounds} rounds of {mm.get('forwards_per_round')} forwards "
+                         f"of the whole model, random delays up to {mm.get('max_delay_s', 0) * 1e3:.2f} ms; readings "
+                         f"attributed by {mm.get('attribution_attribution', 'sample time')}")
+        else:
+            lines.append(f"sensor {self.sensor}; {rounds} rounds in shuffled order; {how}")
         if self.estimated:
             lines.append(ESTIMATE_NOTE.format(sensor=self.sensor))
         idle = m.get("idle_power_w")

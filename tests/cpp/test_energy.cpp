@@ -214,3 +214,98 @@ TEST(Energy, AttributionRejectsTimestampsGoingBackwards) {
   EXPECT_TRUE(std::isnan(e));
   EXPECT_EQ(integrate_power(t.data(), p.data(), t.size(), 1, 0, 4 * kS).status, EnergyStatus::Unsorted);
 }
+
+// ---- assign_samples_innermost: the in-situ sampling estimator ----
+namespace {
+struct Assigned {
+  std::vector<int64_t> counts;
+  std::vector<double> sums;
+  std::vector<int64_t> owner;
+};
+Assigned assign(const std::vector<int64_t>& t, const std::vector<double>& p, const std::vector<int64_t>& w0,
+                const std::vector<int64_t>& w1) {
+  Assigned a{std::vector<int64_t>(w0.size()), std::vector<double>(w0.size()), std::vector<int64_t>(t.size())};
+  assign_samples_innermost(t.data(), p.data(), t.size(), 1, w0.data(), w1.data(), w0.size(), a.counts.data(),
+                           a.sums.data(), a.owner.data());
+  return a;
+}
+}  // namespace
+
+TEST(AssignSamples, InnermostWindowHalfOpenEdges) {
+  // Model window [0, 100) holding layers [10, 20) and [20, 30); samples every 5 ns.
+  std::vector<int64_t> t;
+  std::vector<double> p;
+  for (int64_t x = 0; x <= 100; x += 5) {
+    t.push_back(x);
+    p.push_back(static_cast<double>(x));
+  }
+  // Windows in any order: layer B, model, layer A.
+  const auto a = assign(t, p, {20, 0, 10}, {30, 100, 20});
+  // Layer A holds 10 and 15 (20 belongs to B, which starts there); B holds 20 and 25.
+  EXPECT_EQ(a.counts[2], 2);
+  EXPECT_DOUBLE_EQ(a.sums[2], 25.0);
+  EXPECT_EQ(a.counts[0], 2);
+  EXPECT_DOUBLE_EQ(a.sums[0], 45.0);
+  // The model gets the rest of [0, 100): 0, 5, 30..95 (14 samples); 100 is outside (half-open).
+  EXPECT_EQ(a.counts[1], 16);
+  EXPECT_EQ(a.owner[0], 1);
+  EXPECT_EQ(a.owner[2], 2);
+  EXPECT_EQ(a.owner[4], 0);
+  EXPECT_EQ(a.owner[20], -1);
+  int64_t total = 0;
+  for (auto c : a.counts) total += c;
+  EXPECT_EQ(total, 20);
+}
+
+TEST(AssignSamples, SameBeginLaterIndexIsInnermostAndZeroLengthHoldsNothing) {
+  const std::vector<int64_t> t{0, 10, 20};
+  const std::vector<double> p{1, 2, 3};
+  const auto a = assign(t, p, {0, 0, 10}, {30, 15, 10});
+  EXPECT_EQ(a.owner[0], 1);  // window 1 begins with window 0 but has the later index
+  EXPECT_EQ(a.owner[1], 1);
+  EXPECT_EQ(a.owner[2], 0);  // window 1 ended at 15; window 2 has zero length
+  EXPECT_EQ(a.counts[2], 0);
+  EXPECT_DOUBLE_EQ(a.sums[0], 3.0);
+}
+
+TEST(AssignSamples, NonFiniteSamplesAndUnsortedInput) {
+  const std::vector<int64_t> t{0, 1, 2};
+  const std::vector<double> p{1, std::nan(""), 3};
+  const auto a = assign(t, p, {0}, {10});
+  EXPECT_EQ(a.counts[0], 2);
+  EXPECT_DOUBLE_EQ(a.sums[0], 4.0);
+  EXPECT_EQ(a.owner[1], -1);
+  EXPECT_THROW(assign({0, 5, 3}, {1, 1, 1}, {0}, {10}), std::invalid_argument);
+}
+
+TEST(AssignSamples, MatchesBruteForceOnRandomNestedWindows) {
+  std::mt19937_64 rng(7);
+  std::vector<int64_t> t(2000);
+  std::vector<double> p(2000);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    t[i] = static_cast<int64_t>(i) * 7 + static_cast<int64_t>(rng() % 5);
+    p[i] = static_cast<double>(rng() % 1000) / 10.0;
+  }
+  std::vector<int64_t> w0, w1;
+  for (int64_t c = 0; c < 100; ++c) {  // 100 cycles of 140 ns: a model window and 3 layers inside
+    const int64_t base = c * 140;
+    w0.push_back(base);
+    w1.push_back(base + 130);
+    for (int64_t l = 0; l < 3; ++l) {
+      w0.push_back(base + 5 + l * 40 + static_cast<int64_t>(rng() % 5));
+      w1.push_back(base + 5 + l * 40 + 30 + static_cast<int64_t>(rng() % 5));
+    }
+  }
+  const auto a = assign(t, p, w0, w1);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    int64_t best = -1;
+    for (std::size_t w = 0; w < w0.size(); ++w) {
+      if (w0[w] <= t[i] && t[i] < w1[w] &&
+          (best < 0 || w0[w] > w0[static_cast<std::size_t>(best)] ||
+           (w0[w] == w0[static_cast<std::size_t>(best)] && static_cast<int64_t>(w) > best))) {
+        best = static_cast<int64_t>(w);
+      }
+    }
+    ASSERT_EQ(a.owner[i], best) << "sample " << i;
+  }
+}

@@ -22,8 +22,9 @@ knows each sensor's model (:class:`SensorModel`) and estimates a window's energy
     Counter windows padded to whole counter steps: locate the counter's steps inside the window
     and use the mean power between the first and the last, times the window's duration.
 ``auto``
-    ``counter`` for counters, ``guard`` for sample-and-hold or boxcar readings whose guard
-    takes at most a third of the window, else ``lag``.
+    ``counter`` for counters; ``guard`` for boxcar readings that observe only part of each
+    period (NVML instant power), when the guard takes at most a third of the window; ``lag``
+    for registers (INA3221, any N). The error table (docs/accuracy.md) chose these.
 
 :class:`CompensatedMonitor` is a :class:`~edgepower.PowerMonitor` whose windows (and idle
 baseline) use one of these; give it to :class:`~edgepower.LayerProfiler` as ``monitor=``.
@@ -59,8 +60,10 @@ class SensorModel:
     Attributes
     ----------
     kind : str
-        ``"register"`` (a reading held between refreshes, optionally running-averaged) or
-        ``"counter"`` (an energy counter that steps every ``refresh_s``).
+        ``"register"`` (a reading held between refreshes, optionally running-averaged: an
+        INA3221), ``"boxcar"`` (a reading that every ``refresh_s`` becomes the mean of the last
+        ``observe_s``: NVML instant power) or ``"counter"`` (an energy counter that steps every
+        ``refresh_s``).
     refresh_s : float
         Time between refreshes of the reading (or counter steps), s.
     observe_s : float
@@ -81,8 +84,8 @@ class SensorModel:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("register", "counter"):
-            raise ValueError(f"kind must be 'register' or 'counter', got {self.kind!r}")
+        if self.kind not in ("register", "boxcar", "counter"):
+            raise ValueError(f"kind must be 'register', 'boxcar' or 'counter', got {self.kind!r}")
         for f in ("refresh_s", "observe_s"):
             v = getattr(self, f)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
@@ -141,7 +144,7 @@ class SensorModel:
     def boxcar(cls, period_s: float = 0.1, window_s: float = 0.025) -> "SensorModel":
         """A reading that every ``period_s`` becomes the mean of the last ``window_s``
         (NVML instant power on A100/H100: 25 of 100 ms)."""
-        return cls("register", period_s, window_s, 0.5 * window_s, 1,
+        return cls("boxcar", period_s, window_s, 0.5 * window_s, 1,
                    f"boxcar {window_s * 1e3:g}/{period_s * 1e3:g} ms")
 
 
@@ -226,7 +229,7 @@ def resolve(method: str, model: SensorModel, window_s: float = math.inf) -> str:
         return method
     if model.kind == "counter":
         return "counter"
-    if model.averages == 1 and model.guard_s <= window_s / 3:
+    if model.kind == "boxcar" and model.averages == 1 and model.guard_s <= window_s / 3:
         return "guard"
     return "lag"
 

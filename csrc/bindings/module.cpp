@@ -10,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
   register_sampler(m);
   register_energy(m);
   register_edgeprofiler(m);
+  register_emulators(m);
 }

@@ -59,7 +59,9 @@ class PowerMonitor:
         if not isinstance(max_consecutive_failures, int) or max_consecutive_failures < 1:
             raise ValueError(f"max_consecutive_failures must be an int >= 1, got {max_consecutive_failures!r}")
         own = getattr(sensor, "timeline", None) if isinstance(sensor, _core.Sensor) else None
-        self.timeline: "_core.Timeline" = timeline or own or _core.Timeline()
+        # `is not None`, not `or`: an empty Timeline has len() 0 and is falsy.
+        self.timeline: "_core.Timeline" = (timeline if timeline is not None else own if own is not None
+                                           else _core.Timeline())
         self.sensor: "_core.Sensor" = create_sensor(sensor, root=root, timeline=self.timeline)
         if isinstance(self.sensor, _core.RegionSensor):
             self.timeline = self.sensor.timeline

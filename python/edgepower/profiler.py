@@ -267,6 +267,9 @@ class LayerProfiler:
         needed and stopped only if the profiler started it.
     progress : callable, optional
         Called with a :class:`Progress` as profiling advances (the CLI draws a bar with it).
+    before_window : callable, optional
+        Called as ``before_window(label, round)`` before each call site's warm-up and window,
+        e.g. :class:`edgepower.methods.PhaseShift` to spread the windows' phases.
 
     Examples
     --------
@@ -284,7 +287,8 @@ class LayerProfiler:
                  mode: str = "isolation", sync_layers: bool = False, max_delay_s: Optional[float] = None,
                  max_round_s: float = 5.0,
                  monitor: Optional[PowerMonitor] = None,
-                 progress: Optional[Callable[[Progress], None]] = None):
+                 progress: Optional[Callable[[Progress], None]] = None,
+                 before_window: Optional[Callable[[str, int], None]] = None):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}; wrap a function in a "
                             "Module or measure it with edgepower.PowerMonitor")
@@ -336,6 +340,9 @@ class LayerProfiler:
         self.edge_retries = int(edge_retries)
         self._active_monitor: Optional[PowerMonitor] = None
         self.progress = progress
+        if before_window is not None and not callable(before_window):
+            raise TypeError("before_window must be a callable taking (label, round), or None")
+        self.before_window = before_window
         self._monitor = monitor
         # Build the sensor now, so an unavailable one fails before any work is done.
         self.sensor = monitor.sensor if monitor is not None else create_sensor(sensor)
@@ -567,6 +574,8 @@ class LayerProfiler:
                         if site.error:
                             continue
                         try:
+                            if self.before_window is not None:
+                                self.before_window(site.label, r)
                             windows.extend(self._measure_site(site, r, sync, target_ns, timeline, open_regions, sites))
                         except Exception as exc:
                             site.error = f"{type(exc).__name__}: {exc}"

@@ -352,7 +352,7 @@ def profile_in_situ(prof: "LayerProfiler", args: tuple, kwargs: Dict[str, Any]) 
             prof._emit(Progress("measure", total, total, "", prof.rounds - 1, prof.rounds))
         hooks.remove()
         marks = timeline.marks(mark1)
-        prof._wait_for_sample_after(monitor, int(marks["t_ns"].max()) if marks["t_ns"].shape[0] else 0)
+        monitor.wait_for_sample_after(int(marks["t_ns"].max()) if marks["t_ns"].shape[0] else 0)
     finally:
         if hooks is not None:
             hooks.remove()

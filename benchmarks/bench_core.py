@@ -72,15 +72,16 @@ def native_sampler(sensor, rate_hz, run, realtime_priority=0):
     ips = run()
     s.stop()
     d = s.samples(first)
-    return ips, d["t_ns"], d["lateness_ns"].astype(np.float64)
+    return ips, d["t_ns"], d["lateness_ns"].astype(np.float64), s.stats()["cpu_s"]
 
 
 def python_sampler(sensor, rate_hz, run):
     period = 1e9 / rate_hz
     stop = threading.Event()
-    lateness, stamps = [], []
+    lateness, stamps, cpu = [], [], []
 
     def loop():
+        c0 = time.thread_time()
         nxt = time.monotonic_ns()
         while not stop.is_set():
             now = time.monotonic_ns()
@@ -93,6 +94,7 @@ def python_sampler(sensor, rate_hz, run):
             nxt += period
             if time.monotonic_ns() >= nxt + period:  # skip, do not burst (same policy)
                 nxt += ((time.monotonic_ns() - nxt) // period) * period
+        cpu.append(time.thread_time() - c0)
 
     th = threading.Thread(target=loop, daemon=True)
     th.start()
@@ -101,10 +103,10 @@ def python_sampler(sensor, rate_hz, run):
     ips = run()
     stop.set()
     th.join()
-    return ips, np.array(stamps[first:], np.int64), np.array(lateness[first:], np.float64)
+    return ips, np.array(stamps[first:], np.int64), np.array(lateness[first:], np.float64), cpu[0]
 
 
-def bench_sampler(seconds: float, pairs: int = 5):
+def bench_sampler(seconds: float, pairs: int = 10):
     """Lateness and achieved rate of each sampler under each load, and how much it slows the
     load: `pairs` alternating chunks without / with the sampler (seconds / pairs each), compared
     by their medians, so drift and other tenants of the machine hit both sides alike."""
@@ -118,26 +120,31 @@ def bench_sampler(seconds: float, pairs: int = 5):
             for name, fn in (("native", native_sampler),
                              ("native-rt", lambda *a: native_sampler(*a, realtime_priority=1)),
                              ("python-thread", python_sampler)):
-                base, loaded, ts, lates = [], [], [], []
+                base, loaded, ts, lates, cpu, wall = [], [], [], [], [], []
                 for _ in range(pairs):
                     base.append(load.run(chunk))
-                    ips, t, late = fn(sensor, rate, lambda: load.run(chunk))
+                    w0 = time.perf_counter()
+                    ips, t, late, cpu_s = fn(sensor, rate, lambda: load.run(chunk))
+                    wall.append(time.perf_counter() - w0)
                     loaded.append(ips)
                     ts.append(t)
                     lates.append(late)
+                    cpu.append(cpu_s)
                 # rate and lateness per chunk, pooled
                 late = np.concatenate(lates)
                 rate_hz = float(np.median([(len(t) - 1) / ((t[-1] - t[0]) * 1e-9) for t in ts if len(t) > 1]))
                 r = {"load": load_kind, "rate_hz": rate, "sampler": name, "achieved_rate_hz": rate_hz,
                      "lateness_p50_us": float(np.percentile(late, 50) / 1e3),
                      "lateness_p99_us": float(np.percentile(late, 99) / 1e3),
-                     "lateness_max_us": float(np.max(late) / 1e3)}
+                     "lateness_max_us": float(np.max(late) / 1e3),
+                     # CPU the sampling thread itself used, as a share of one core
+                     "sampler_cpu_pct": 100.0 * sum(cpu) / sum(wall)}
                 if load_kind != "idle":
                     r["loop_slowdown_pct"] = 100.0 * (1 - np.median(loaded) / np.median(base))
                 rows.append(r)
                 print(f"  {load_kind:<7} {rate:>6} Hz {name:<14} rate {r['achieved_rate_hz']:8.1f} Hz  "
                       f"lateness p50 {r['lateness_p50_us']:7.1f} p99 {r['lateness_p99_us']:7.1f} "
-                      f"max {r['lateness_max_us']:8.1f} us"
+                      f"max {r['lateness_max_us']:8.1f} us  cpu {r['sampler_cpu_pct']:4.1f}%"
                       + (f"  loop slowed {r['loop_slowdown_pct']:+5.1f}%" if "loop_slowdown_pct" in r else ""),
                       flush=True)
     return rows

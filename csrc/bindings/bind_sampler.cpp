@@ -28,6 +28,7 @@ py::dict stats_dict(const SamplerStats& s) {
   d["last_error"] = s.last_error;
   d["failed"] = s.failed;
   d["realtime"] = s.realtime;
+  d["cpu_s"] = s.cpu_s;
   return d;
 }
 }  // namespace

@@ -172,6 +172,10 @@ void Sampler::run() {
       missed_.fetch_add(static_cast<std::size_t>(skipped), std::memory_order_relaxed);
     }
   }
+  timespec cpu{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+    cpu_ns_.fetch_add(static_cast<int64_t>(cpu.tv_sec) * 1000000000LL + cpu.tv_nsec, std::memory_order_relaxed);
+  }
   running_.store(false, std::memory_order_release);
 }
 
@@ -234,6 +238,7 @@ SamplerStats Sampler::stats() const {
   s.read_errors = errors_.load(std::memory_order_relaxed);
   s.failed = failed();
   s.realtime = realtime();
+  s.cpu_s = cpu_ns_.load(std::memory_order_relaxed) * 1e-9;
   {
     std::lock_guard<std::mutex> lock(error_mutex_);
     s.last_error = last_error_;

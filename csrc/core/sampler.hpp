@@ -48,6 +48,7 @@ struct SamplerStats {
   std::string last_error;
   bool failed = false;            ///< stopped itself after too many consecutive failures
   bool realtime = false;          ///< the thread ran with SCHED_FIFO
+  double cpu_s = 0;               ///< CPU time the sampling thread used (all runs, up to its last stop)
 };
 
 /// Owns the sampling thread and the recorded samples. start/stop/destructor from one owner
@@ -104,6 +105,7 @@ class Sampler {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> failed_{false};
   std::atomic<bool> realtime_{false};
+  std::atomic<int64_t> cpu_ns_{0};  // thread CPU time of finished runs
   bool failure_reported_ = false;
 
   std::atomic<std::size_t> count_{0};

@@ -61,6 +61,15 @@ class Sensor {
  protected:
   Sensor() = default;
   explicit Sensor(SensorInfo info) : info_(std::move(info)) {}
+
+  /// Discovery found problems: marks the sensor unavailable with them (distinct ones, joined by
+  /// "; ") followed by `fix`.
+  void set_unavailable(const std::vector<std::string>& problems, const std::string& fix);
+  /// One read at discovery, so garbage or empty files make the sensor unavailable now, with the
+  /// file and value named, instead of failing later in the sampler thread. Also primes sensors
+  /// that derive power from counter differences. `fix` is appended to the error.
+  void probe_read(const std::string& fix);
+
   SensorInfo info_;
 };
 

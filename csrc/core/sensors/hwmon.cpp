@@ -81,18 +81,9 @@ HwmonSensor::HwmonSensor(const std::string& root, const HwmonOptions& options) {
     info_.reason = "no hwmon device under " + pattern + (options.name.empty() ? "" : " named '" + options.name + "'") +
                    " has " + what + " files (load the driver that exposes them, e.g. amd_energy, or use another sensor)";
   } else if (!problems.empty()) {
-    info_.available = false;
-    std::string s;
-    for (const auto& p : problems) s += (s.empty() ? "" : "; ") + p;
-    info_.reason = s + ". Grant read access to these files (e.g. chmod o+r or a udev rule)";
+    set_unavailable(problems, "Grant read access to these files (e.g. chmod o+r or a udev rule)");
   } else {
-    try {
-      std::vector<double> p(files_.size()), c(files_.size());
-      read(p.data(), c.data());  // also primes the derived power
-    } catch (const SensorError& e) {
-      info_.available = false;
-      info_.reason = std::string(e.what()) + ". hwmon power/energy files must hold integers (uW, uJ)";
-    }
+    probe_read("hwmon power/energy files must hold integers (uW, uJ)");
   }
 }
 

@@ -93,23 +93,13 @@ JetsonHwmonSensor::JetsonHwmonSensor(const std::string& root) {
     info_.available = false;
     info_.reason = "no INA3221 hwmon device under " + pattern +
                    " (this is not a Jetson with JetPack 5 or newer; on JetPack 4 try 'jetson-iio')";
-  } else if (!problems.empty() || rails_.empty()) {
+  } else if (rails_.empty() && problems.empty()) {
     info_.available = false;
-    std::string s;
-    for (const auto& p : problems) s += (s.empty() ? "" : "; ") + p;
-    info_.reason = rails_.empty() && problems.empty()
-                       ? "INA3221 hwmon found at " + dirs.front() + " but no labelled rail (in<i>_label) other than NC/sum"
-                       : s + ". Check that the files exist and are readable (run as a user that can read sysfs)";
+    info_.reason = "INA3221 hwmon found at " + dirs.front() + " but no labelled rail (in<i>_label) other than NC/sum";
+  } else if (!problems.empty()) {
+    set_unavailable(problems, "Check that the files exist and are readable (run as a user that can read sysfs)");
   } else {
-    // One probe read, so garbage or empty files make the sensor unavailable at discovery with
-    // the file and value named, instead of failing later in the sampler thread.
-    try {
-      std::vector<double> p(rails_.size()), c(rails_.size());
-      read(p.data(), c.data());
-    } catch (const SensorError& e) {
-      info_.available = false;
-      info_.reason = std::string(e.what()) + ". The INA3221 hwmon files must hold integers (mV, mA)";
-    }
+    probe_read("The INA3221 hwmon files must hold integers (mV, mA)");
   }
 }
 

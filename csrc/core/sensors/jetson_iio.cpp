@@ -61,20 +61,13 @@ JetsonIioSensor::JetsonIioSensor(const std::string& root) {
     info_.available = false;
     info_.reason = "no ina3221x IIO device under " + pattern +
                    " (this is not a Jetson with JetPack 4; on JetPack 5 or newer use 'jetson-hwmon')";
-  } else if (!problems.empty() || rails_.empty()) {
+  } else if (problems.empty() && rails_.empty()) {
     info_.available = false;
-    std::string s;
-    for (const auto& p : problems) s += (s.empty() ? "" : "; ") + p;
-    info_.reason = problems.empty() ? "ina3221x IIO device at " + dirs.front() + " has no rail_name_<i> file other than NC"
-                                    : s + ". Check that the files exist and are readable";
+    info_.reason = "ina3221x IIO device at " + dirs.front() + " has no rail_name_<i> file other than NC";
+  } else if (!problems.empty()) {
+    set_unavailable(problems, "Check that the files exist and are readable");
   } else {
-    try {
-      std::vector<double> p(rails_.size()), c(rails_.size());
-      read(p.data(), c.data());
-    } catch (const SensorError& e) {
-      info_.available = false;
-      info_.reason = std::string(e.what()) + ". The ina3221x IIO files must hold integers (mW, mV, mA)";
-    }
+    probe_read("The ina3221x IIO files must hold integers (mW, mV, mA)");
   }
 }
 

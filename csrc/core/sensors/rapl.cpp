@@ -105,20 +105,9 @@ RaplSensor::RaplSensor(const std::string& root) {
                    " (not an Intel/AMD x86 CPU with the intel_rapl/rapl driver loaded: try `sudo modprobe "
                    "intel_rapl_msr`; in a container, /sys/class/powercap is often hidden)";
   } else if (!problems.empty()) {
-    info_.available = false;
-    std::string s;
-    for (const auto& p : problems) {
-      if (s.find(p.substr(0, 40)) == std::string::npos) s += (s.empty() ? "" : "; ") + p;
-    }
-    info_.reason = s;
+    set_unavailable(problems, "");
   } else {
-    try {
-      std::vector<double> p(files_.size()), c(files_.size());
-      read(p.data(), c.data());  // primes the derived power (and the self-unwrap)
-    } catch (const SensorError& e) {
-      info_.available = false;
-      info_.reason = std::string(e.what()) + ". energy_uj must hold an integer (uJ)";
-    }
+    probe_read("energy_uj must hold an integer (uJ)");
   }
 }
 

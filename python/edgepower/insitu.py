@@ -21,7 +21,8 @@
    modules), else none (the delays). For a sample-and-hold sensor (its update interval at least
    two sample periods) the time a reading stands for is the sensor's last refresh, not the
    sample's timestamp: the refresh instants are fitted from the readings' changes (period and
-   phase, least squares) and each reading is attributed to its refresh.
+   phase, least squares) and each reading is attributed to its refresh; with a sensor model
+   (a ``CompensatedMonitor``), ``model.reading_lag_s`` earlier (:func:`shift_to_observation`).
 5. **Figures.** Per call site and round: mean power = mean of the readings attributed to it,
    latency = its marked run time / calls, gross energy per call = mean power x latency, net =
    (mean power - idle) x latency. ``(model)``: all readings inside forwards; the mean and 95 %
@@ -31,7 +32,8 @@ On CUDA the marks must stand for GPU time. ``sync_layers=True`` synchronises the
 hook (exact, but it serialises the GPU and changes the timing). By default the hooks record CUDA
 events instead; after each forward the device is synchronised once, the events' times are
 converted to CLOCK_MONOTONIC against an anchor event recorded right after a synchronisation,
-and merged into the timeline in bulk. The CUDA path has not run on a GPU yet (none was available
+and merged into the timeline in bulk (:func:`event_marks`: only call sites whose events were
+recorded in this forward, so a site that did not run never contributes stale marks). The CUDA path has not run on a GPU yet (none was available
 to this work).
 """
 from __future__ import annotations
@@ -56,7 +58,8 @@ log = logging.getLogger("edgepower")
 #: Modes of :class:`edgepower.LayerProfiler`.
 MODES = ("isolation", "in-situ")
 
-__all__ = ["MODES", "check_mode", "check_options", "profile_in_situ", "update_times"]
+__all__ = ["MODES", "check_mode", "check_options", "event_marks", "profile_in_situ", "shift_to_observation",
+           "update_times"]
 
 
 def check_mode(mode: Any) -> str:
@@ -175,6 +178,48 @@ def update_times(t_ns: np.ndarray, power_w: np.ndarray, interval_s: float, rate_
     return np.maximum.accumulate(ta), info
 
 
+def shift_to_observation(ta_ns: np.ndarray, info: Dict[str, Any], model: Any) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Moves refresh-attributed readings back to the time their power was observed.
+
+    A reading attributed to its sensor refresh (:func:`update_times`) stands for power observed
+    before that refresh: an INA3221's shunt conversion ends at the refresh, so with N = 1 a
+    reading is the mean over the last conversion, centred half a conversion earlier; a running
+    average of N conversions lags a further N - 1 refreshes on average. With a sensor model
+    (a :class:`~edgepower.methods.CompensatedMonitor`'s ``model``) each such reading is
+    attributed ``model.reading_lag_s`` earlier. Readings attributed to their sample time (live
+    sensors), or without a model, are left as they are.
+
+    Parameters
+    ----------
+    ta_ns : array of int64
+        Attribution times from :func:`update_times`.
+    info : dict
+        Its info dict (``attribution`` says which rule was used); a copy is returned with
+        ``reading_lag_us`` (0 when not shifted) and ``reading_lag_source``.
+    model : SensorModel or None
+
+    Returns
+    -------
+    (attribution times in ns, info)
+    """
+    from .methods import SensorModel
+
+    info = dict(info)
+    if not isinstance(model, SensorModel):
+        info.update(reading_lag_us=0.0, reading_lag_source="none (no sensor model: give a CompensatedMonitor as "
+                                                            "monitor= to attribute readings to their observation)")
+        return ta_ns, info
+    if info.get("attribution") == "sample time":
+        info.update(reading_lag_us=0.0, reading_lag_source=f"none (readings attributed to their sample time; model "
+                                                           f"{model.name or model.kind} not applied)")
+        return ta_ns, info
+    lag_ns = int(round(model.reading_lag_s * 1e9))
+    info.update(reading_lag_us=lag_ns * 1e-3,
+                reading_lag_source=f"sensor model {model.name or model.kind}: centre of the observation "
+                                   f"{model.centre_lag_s * 1e6:.1f} us + (N - 1) x refresh")
+    return np.asarray(ta_ns, dtype=np.int64) - lag_ns, info
+
+
 # ---- hooks ----------------------------------------------------------------------------------------
 class _Hooks:
     """Pre/post hooks marking each call site's region. ``attach`` registers them, ``remove``
@@ -191,8 +236,12 @@ class _Hooks:
         self.handles: List[Any] = []
         self.counters: List[List[int]] = []
         # CUDA event path: one begin and one end event per call site, reused every forward.
+        # began/ended: whether the site's events were recorded in *this* forward (reset() clears
+        # them), so events left from an earlier forward are never merged as this one's marks.
         self.ev_begin: List[Any] = []
         self.ev_end: List[Any] = []
+        self.began: List[bool] = []
+        self.ended: List[bool] = []
 
     def attach(self) -> None:
         named = dict(self.model.named_modules())
@@ -204,6 +253,8 @@ class _Hooks:
 
             self.ev_begin = [torch.cuda.Event(enable_timing=True) for _ in self.sites]
             self.ev_end = [torch.cuda.Event(enable_timing=True) for _ in self.sites]
+            self.began = [False] * len(self.sites)
+            self.ended = [False] * len(self.sites)
         for name, idx in by_module.items():
             pre, post = self._pair(idx)
             mod = named[name]
@@ -213,8 +264,8 @@ class _Hooks:
     def _pair(self, idx: List[int]) -> Tuple[Callable[..., None], Callable[..., None]]:
         regions = [self.sites[i].region for i in idx]
         if self.events:
-            begins = [self.ev_begin[i].record for i in idx]
-            ends = [self.ev_end[i].record for i in idx]
+            begins = [_flagged(self.ev_begin[i].record, self.began, i) for i in idx]
+            ends = [_flagged(self.ev_end[i].record, self.ended, i) for i in idx]
         elif self.sync is not None:
             b, e, sync = self.timeline.begin, self.timeline.end, self.sync
 
@@ -272,10 +323,66 @@ class _Hooks:
     def reset(self) -> None:
         for c in self.counters:
             c[0] = 0
+        for i in range(len(self.began)):
+            self.began[i] = False
+            self.ended[i] = False
 
     def remove(self) -> None:
         while self.handles:
             self.handles.pop().remove()
+
+
+def _flagged(record: Callable[[], None], flags: List[bool], i: int) -> Callable[[], None]:
+    """``record`` that also sets ``flags[i]`` (the event was recorded in this forward)."""
+    def rec(_record: Callable[[], None] = record, _flags: List[bool] = flags, _i: int = i) -> None:
+        _flags[_i] = True
+        _record()
+    return rec
+
+
+def event_marks(anchor: Any, t_anchor_ns: int, model_region: int, model_end: Any, t_end_ns: int,
+                regions: Sequence[int], ev_begin: Sequence[Any], ev_end: Sequence[Any], began: Sequence[bool],
+                ended: Sequence[bool]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The marks of one forward on the CUDA-events path, in time order, for ``Timeline.merge``.
+
+    Parameters
+    ----------
+    anchor : event
+        Recorded right after a synchronisation, at ``t_anchor_ns`` (CLOCK_MONOTONIC).
+    model_region, model_end, t_end_ns
+        The ``(model)`` region, the event recorded after the forward, and the host time after
+        the closing synchronisation (the model's end when no site ran).
+    regions, ev_begin, ev_end : sequences, one per call site
+        The site's region and its (reused) begin/end events.
+    began, ended : sequences of bool
+        Whether the site's begin/end events were recorded in this forward. Only sites with
+        both are merged: a site that did not run keeps the events of an earlier forward, which
+        ``elapsed_time`` would happily convert into stale marks.
+
+    Returns
+    -------
+    (t_ns int64, region int32, kind uint8): begin = 1, end = 0.
+    """
+    ts: List[int] = [int(t_anchor_ns)]
+    rs: List[int] = [int(model_region)]
+    kinds: List[int] = [1]
+    for r, eb, ee, b, e in zip(regions, ev_begin, ev_end, began, ended):
+        if not (b and e):
+            continue
+        try:
+            t0 = t_anchor_ns + int(anchor.elapsed_time(eb) * 1e6)
+            t1 = t_anchor_ns + int(anchor.elapsed_time(ee) * 1e6)
+        except RuntimeError:  # recorded but not completed (cannot happen after a synchronisation)
+            continue
+        ts += [t0, t1]
+        rs += [r, r]
+        kinds += [1, 0]
+    ts.append(max(t_anchor_ns + int(anchor.elapsed_time(model_end) * 1e6), max(ts)) if len(ts) > 1 else int(t_end_ns))
+    rs.append(int(model_region))
+    kinds.append(0)
+    t = np.asarray(ts, dtype=np.int64)
+    order = np.argsort(t, kind="stable")
+    return t[order], np.asarray(rs, dtype=np.int32)[order], np.asarray(kinds, dtype=np.uint8)[order]
 
 
 # ---- the run --------------------------------------------------------------------------------------
@@ -428,25 +535,10 @@ class _Runner:
             self.model_end.record()
             self.sync()
         t_end = time.monotonic_ns()
-        a = self.anchor
-        ts: List[int] = [t_anchor]
-        regions: List[int] = [region]
-        kinds: List[int] = [1]
-        for s, eb, ee in zip(self.hooks.sites, self.hooks.ev_begin, self.hooks.ev_end):
-            try:
-                t0 = t_anchor + int(a.elapsed_time(eb) * 1e6)
-                t1 = t_anchor + int(a.elapsed_time(ee) * 1e6)
-            except RuntimeError:  # the site did not run in this forward: its events were not recorded
-                continue
-            ts += [t0, t1]
-            regions += [s.region, s.region]
-            kinds += [1, 0]
-        ts.append(max(t_anchor + int(a.elapsed_time(self.model_end) * 1e6), ts[-1]) if len(ts) > 1 else t_end)
-        regions.append(region)
-        kinds.append(0)
-        order = np.argsort(np.asarray(ts, dtype=np.int64), kind="stable")
-        self.timeline.merge(np.asarray(ts, dtype=np.int64)[order], np.asarray(regions, dtype=np.int32)[order],
-                            np.asarray(kinds, dtype=np.uint8)[order])
+        h = self.hooks
+        t, r, k = event_marks(self.anchor, t_anchor, region, self.model_end, t_end, [x.region for x in h.sites],
+                              h.ev_begin, h.ev_end, h.began, h.ended)
+        self.timeline.merge(t, r, k)
 
 
 def _close_open(timeline: "_core.Timeline", sites: List["CallSite"], whole: "CallSite") -> None:
@@ -541,6 +633,7 @@ def _report(prof: "LayerProfiler", monitor: "PowerMonitor", sites: List["CallSit
     # sampler records how long the read took).
     t_read = np.maximum.accumulate(t - s.read_ns.astype(np.int64)) if len(s) else t
     ta, attribution = update_times(t_read, power, interval_s, monitor.rate_hz, stamp_ns=t)
+    ta, attribution = shift_to_observation(ta, attribution, getattr(monitor, "model", None))
     c = parsed["t0"].shape[0]
     n = len(sites)
     w0 = np.concatenate([parsed["t0"].ravel(), parsed["model_t0"]])

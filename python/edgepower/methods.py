@@ -99,6 +99,15 @@ class SensorModel:
         return self.averages * self.refresh_s
 
     @property
+    def reading_lag_s(self) -> float:
+        """Mean age of the power a reading stands for at the refresh that produced it (s): the
+        centre of the observation (``centre_lag_s``) plus the running average's mean delay,
+        (N - 1) refreshes (the filter's weights (1/N)(1 - 1/N)^j over past conversions have mean
+        j = N - 1). In-situ attribution (docs/profiler.md) moves each reading this much before
+        its fitted refresh."""
+        return self.centre_lag_s + (self.averages - 1) * self.refresh_s
+
+    @property
     def guard_s(self) -> float:
         """Head guard: a reading taken this long after t0 observed only power after t0 (N = 1)."""
         return self.refresh_s + self.centre_lag_s + 0.5 * self.observe_s

@@ -244,3 +244,117 @@ def test_adaptive_plan_is_capped_by_max_round_s():
     # A constant sensor: every layer's net energy is 0, nothing is NaN for lack of samples on
     # the longer layers.
     assert report.row("b")["net_energy_per_inference_mj"] == pytest.approx(0.0, abs=1e-9)
+
+
+# ---- CUDA-events bookkeeping (no GPU needed: fake events) ------------------------------------------
+class FakeEvent:
+    """Stands in for torch.cuda.Event: ``record`` stamps a host clock in ms, ``elapsed_time``
+    is the difference, as CUDA's after a synchronisation."""
+
+    clock_ms = 0.0
+
+    def __init__(self, enable_timing: bool = True):
+        self.t_ms = None
+
+    def record(self):
+        FakeEvent.clock_ms += 1.0
+        self.t_ms = FakeEvent.clock_ms
+
+    def elapsed_time(self, other):
+        if self.t_ms is None or other.t_ms is None:
+            raise RuntimeError("event not recorded")
+        return other.t_ms - self.t_ms
+
+
+class Skippy(nn.Module):
+    """Runs ``b`` only when ``self.use_b``: a call site that does not run in every forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Identity(), nn.Identity(), nn.Identity()
+        self.use_b = True
+
+    def forward(self, x):
+        x = self.a(x)
+        if self.use_b:
+            x = self.b(x)
+        return self.c(x)
+
+
+def test_event_marks_merge_only_sites_recorded_in_this_forward(monkeypatch):
+    from edgepower.insitu import _Hooks, event_marks
+
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    model = Skippy()
+    timeline = core.Timeline()
+    sites, _, _ = LayerProfiler(model, sensor="constant:1", mode="in-situ")._capture((torch.zeros(1),), {})
+    assert [s.label for s in sites] == ["a", "b", "c"]
+    for s in sites:
+        s.region = timeline.region(s.label)
+    model_region = timeline.region("(model)")
+    hooks = _Hooks(model, sites, timeline, events=True)
+    hooks.attach()
+    try:
+        def forward():
+            hooks.reset()
+            anchor, end = FakeEvent(), FakeEvent()
+            anchor.record()
+            model(torch.zeros(1))
+            end.record()
+            return event_marks(anchor, 10_000_000, model_region, end, 99_000_000, [s.region for s in sites],
+                               hooks.ev_begin, hooks.ev_end, hooks.began, hooks.ended)
+
+        t, r, k = forward()  # all three ran
+        assert hooks.began == [True, True, True] and hooks.ended == [True, True, True]
+        assert r.tolist() == [model_region, sites[0].region, sites[0].region, sites[1].region, sites[1].region,
+                              sites[2].region, sites[2].region, model_region]
+        assert k.tolist() == [1, 1, 0, 1, 0, 1, 0, 0]
+        assert np.all(np.diff(t) >= 0) and t[0] == 10_000_000 and t[1] == 11_000_000  # 1 ms after the anchor
+        model.use_b = False
+        t, r, k = forward()  # b did not run: its events still hold the first forward's times
+        assert hooks.ev_begin[1].t_ms is not None  # stale events exist ...
+        assert hooks.began == [True, False, True] and hooks.ended == [True, False, True]
+        assert sites[1].region not in r.tolist()  # ... and are not merged
+        assert r.tolist() == [model_region, sites[0].region, sites[0].region, sites[2].region, sites[2].region,
+                              model_region]
+        assert np.all(np.diff(t) >= 0) and np.all(t >= 10_000_000)
+    finally:
+        hooks.remove()
+    assert no_hooks(model)
+
+
+def test_event_marks_without_sites_end_at_the_host_time():
+    from edgepower.insitu import event_marks
+
+    anchor, end, stale_b, stale_e = FakeEvent(), FakeEvent(), FakeEvent(), FakeEvent()
+    for e in (stale_b, stale_e, anchor, end):  # the stale pair was recorded before the anchor
+        e.record()
+    t, r, k = event_marks(anchor, 5_000, 7, end, 8_000, [3], [stale_b], [stale_e], [False], [False])
+    assert t.tolist() == [5_000, 8_000] and r.tolist() == [7, 7] and k.tolist() == [1, 0]
+    # Begun but not ended (cannot happen with always_call post hooks, but never half a window).
+    t, r, k = event_marks(anchor, 5_000, 7, end, 8_000, [3], [stale_b], [stale_e], [True], [False])
+    assert r.tolist() == [7, 7]
+
+
+# ---- attribution shifted to the observation --------------------------------------------------------
+def test_reading_lag_follows_the_sensor_model():
+    from edgepower.methods import SensorModel
+
+    m = SensorModel.ina3221(1, 1.1e-3, 1.1e-3, 3)
+    assert m.reading_lag_s == pytest.approx(0.55e-3)  # half the shunt conversion
+    m = SensorModel.ina3221(4, 140e-6, 140e-6, 3)
+    assert m.reading_lag_s == pytest.approx(70e-6 + 3 * 840e-6)  # + (N - 1) refreshes
+
+
+def test_shift_to_observation():
+    from edgepower.insitu import shift_to_observation
+    from edgepower.methods import SensorModel
+
+    ta = np.array([1_000_000, 7_600_000, 14_200_000], dtype=np.int64)
+    model = SensorModel.ina3221(1, 1.1e-3, 1.1e-3, 3)
+    out, info = shift_to_observation(ta, {"attribution": "sensor refresh (periodic fit)"}, model)
+    assert out.tolist() == [450_000, 7_050_000, 13_650_000] and info["reading_lag_us"] == pytest.approx(550.0)
+    out, info = shift_to_observation(ta, {"attribution": "sample time"}, model)  # live readings: as they are
+    assert out is ta and info["reading_lag_us"] == 0.0
+    out, info = shift_to_observation(ta, {"attribution": "sensor refresh (periodic fit)"}, None)
+    assert out is ta and "CompensatedMonitor" in info["reading_lag_source"]

@@ -395,7 +395,7 @@ def profile_in_situ(prof: "LayerProfiler", args: tuple, kwargs: Dict[str, Any]) 
     import torch
 
     from .monitor import PowerMonitor
-    from .profiler import MODEL_LABEL, CallSite, Progress, _clone
+    from .profiler import CallSite, Progress
     from .sensors import SensorError
 
     model = prof.model
@@ -411,14 +411,7 @@ def profile_in_situ(prof: "LayerProfiler", args: tuple, kwargs: Dict[str, Any]) 
     meta: Dict[str, Any] = {}
     try:
         model.eval()
-        prof._emit(Progress("capture", 0, 1))
-        sites, not_called, capture_s = prof._capture(args, kwargs)
-        whole = CallSite(MODEL_LABEL, 0, len(sites), model, _clone(tuple(args)), _clone(dict(kwargs)))
-        prof._emit(Progress("capture", 1, 1))
-        for s in sites:
-            s.region = timeline.region(s.label)
-        whole.region = timeline.region(MODEL_LABEL)
-        sync, devices = prof._synchronizer(sites + [whole])
+        sites, whole, not_called, capture_s, sync, devices = prof._prepare_sites(args, kwargs, timeline)
         cuda = _cuda_devices(devices)
         use_events = bool(cuda) and not prof.sync_layers
         if prof.sync_layers and not cuda:
@@ -426,9 +419,7 @@ def profile_in_situ(prof: "LayerProfiler", args: tuple, kwargs: Dict[str, Any]) 
         if not monitor.running:
             monitor.start()
             started_here = True
-        prof._wait_for_first_sample(monitor)
-        idle_w, idle_source = prof._idle(monitor)
-        target_s, interval_s, interval_source = prof._target_window(monitor)
+        idle_w, idle_source, target_s, interval_s, interval_source = prof._baseline(monitor)
         sample_s = 1.0 / monitor.rate_hz
         max_delay_s = prof.max_delay_s
         if max_delay_s is None:

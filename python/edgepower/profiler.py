@@ -377,21 +377,11 @@ class LayerProfiler:
         meta: Dict[str, Any] = {}
         try:
             model.eval()
-            self._emit(Progress("capture", 0, 1))
-            sites, not_called, capture_s = self._capture(args, kwargs)
-            whole = CallSite(MODEL_LABEL, 0, len(sites), model, _clone(tuple(args)), _clone(dict(kwargs)))
-            self._emit(Progress("capture", 1, 1))
-            for s in sites:
-                s.region = timeline.region(s.label)
-            whole.region = timeline.region(MODEL_LABEL)
-            sync, devices = self._synchronizer(sites + [whole])
-
+            sites, whole, not_called, capture_s, sync, devices = self._prepare_sites(args, kwargs, timeline)
             if not monitor.running:
                 monitor.start()
                 started_here = True
-            self._wait_for_first_sample(monitor)
-            idle_w, idle_source = self._idle(monitor)
-            target_s, interval_s, interval_source = self._target_window(monitor)
+            idle_w, idle_source, target_s, interval_s, interval_source = self._baseline(monitor)
             self._active_monitor = monitor
             windows = self._measure(sites, whole, monitor, sync, target_s, open_regions)
             monitor.wait_for_sample_after(max((w["t1_ns"] for w in windows), default=0))
@@ -419,6 +409,28 @@ class LayerProfiler:
     def _emit(self, p: Progress) -> None:
         if self.progress is not None:
             self.progress(p)
+
+    def _prepare_sites(self, args: tuple, kwargs: Dict[str, Any], timeline: "_core.Timeline"):
+        """Capture, the whole-model call site, timeline regions and the synchroniser: the steps
+        both modes take before measuring. Returns (sites, whole, not_called, capture_s, sync,
+        devices)."""
+        self._emit(Progress("capture", 0, 1))
+        sites, not_called, capture_s = self._capture(args, kwargs)
+        whole = CallSite(MODEL_LABEL, 0, len(sites), self.model, _clone(tuple(args)), _clone(dict(kwargs)))
+        self._emit(Progress("capture", 1, 1))
+        for s in sites:
+            s.region = timeline.region(s.label)
+        whole.region = timeline.region(MODEL_LABEL)
+        sync, devices = self._synchronizer(sites + [whole])
+        return sites, whole, not_called, capture_s, sync, devices
+
+    def _baseline(self, monitor: PowerMonitor):
+        """Once the monitor runs: the first sample, the idle baseline and the target window.
+        Returns (idle_w, idle_source, target_s, interval_s, interval_source)."""
+        self._wait_for_first_sample(monitor)
+        idle_w, idle_source = self._idle(monitor)
+        target_s, interval_s, interval_source = self._target_window(monitor)
+        return idle_w, idle_source, target_s, interval_s, interval_source
 
     def _capture(self, args: tuple, kwargs: Dict[str, Any]) -> Tuple[List[CallSite], List[str], float]:
         """The dry run with pre-hooks: every call of every selected layer, inputs cloned."""

@@ -65,6 +65,10 @@ def add_parser(sub) -> None:
     p.add_argument("--repeats", type=_repeats, default="auto",
                    help="calls per window: 'auto' (adaptive, the default) or a fixed N, e.g. 100")
     p.add_argument("--sensor", default="auto", help="sensor spec (default: auto; see `edgepower sensors`)")
+    p.add_argument("--estimator", choices=("plain", "auto"), default="plain",
+                   help="window energy: plain trapezoid (default), or auto = the sensor-aware estimator of "
+                        "docs/accuracy.md (lag compensation for INA3221, whole counter steps for nvml/rapl "
+                        "counters), from the sensor's own model")
     p.add_argument("--rate", type=float, default=1000.0, help="sampling rate in Hz (default 1000)")
     p.add_argument("--out", default="edgepower-profile", help="directory for the CSVs, PNGs and JSON "
                                                               "(default: ./edgepower-profile)")
@@ -236,7 +240,14 @@ def cmd_profile(args) -> int:
     print(f"model: {what}, built with RANDOM weights (nothing is downloaded; per-layer energy depends on "
           f"shapes, not weight values); batch {batch}, device {device}")
     bar = _Bar(not args.no_progress)
-    prof = LayerProfiler(model, sensor=sensor, rate_hz=args.rate, layers=layers, depth=args.depth,
+    monitor = None
+    if args.estimator != "plain":
+        from .methods import CompensatedMonitor, model_for
+
+        sensor_model = model_for(sensor.info)  # ValueError (exit 2) when the sensor has no known model
+        monitor = CompensatedMonitor(sensor, sensor_model, args.estimator, rate_hz=args.rate)
+        print(f"estimator: {args.estimator} for {sensor_model.name}")
+    prof = LayerProfiler(model, sensor=sensor, rate_hz=args.rate, layers=layers, depth=args.depth, monitor=monitor,
                          repeats=args.repeats, min_window_s=args.min_window, rounds=args.rounds,
                          warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
                          mode=args.mode, sync_layers=args.sync_layers, max_round_s=args.max_round, progress=bar)

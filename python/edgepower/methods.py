@@ -157,6 +157,28 @@ class SensorModel:
                    f"boxcar {window_s * 1e3:g}/{period_s * 1e3:g} ms")
 
 
+def model_for(info) -> SensorModel:
+    """The :class:`SensorModel` of a sensor, from what the sensor reports about itself.
+
+    ``jetson-hwmon``: read from its INA3221 hwmon directory (:meth:`SensorModel.from_hwmon`);
+    a sensor whose power is derived from an energy counter: ``nvml`` a 100 ms counter, ``rapl``
+    a 1 ms counter. Raises ValueError for anything else, saying how to give the model by hand.
+    """
+    details = dict(info.details)
+    if info.kind == "jetson-hwmon":
+        dirs = [v for k, v in sorted(details.items()) if k.startswith("device.")]
+        if dirs:
+            return SensorModel.from_hwmon(dirs[0])
+    if info.has_counter and (info.power_derived or not info.has_power):
+        if info.kind == "nvml":
+            return SensorModel.counter(0.1)
+        if info.kind == "rapl":
+            return SensorModel.counter(0.001)
+    raise ValueError(f"no sensor model is known for sensor '{info.kind}' (only jetson-hwmon and the nvml/rapl "
+                     "energy counters): use the plain estimator, or build a CompensatedMonitor with "
+                     "SensorModel.ina3221(...), .counter(...) or .boxcar(...) describing your sensor")
+
+
 # ---- estimators (total power or counter samples of one rail) ------------------------------------
 def _trapezoid(t: np.ndarray, p: np.ndarray, a: int, b: int, hold_ns: int = 0) -> float:
     """Integral of the linear interpolation of (t, p) over [a, b] (ns in, J out); NaN when the
@@ -365,4 +387,4 @@ class PhaseShift:
 
 
 __all__ = ["CompensatedMonitor", "METHODS", "PhaseShift", "SensorModel", "counter_energy", "counter_steps",
-           "estimate", "guard_energy", "lag_energy", "plain_energy", "resolve"]
+           "estimate", "guard_energy", "lag_energy", "model_for", "plain_energy", "resolve"]

@@ -396,7 +396,6 @@ def profile_in_situ(prof: "LayerProfiler", args: tuple, kwargs: Dict[str, Any]) 
 
     from .monitor import PowerMonitor
     from .profiler import CallSite, Progress
-    from .sensors import SensorError
 
     model = prof.model
     modes = {m: m.training for m in model.modules()}
@@ -458,15 +457,7 @@ def profile_in_situ(prof: "LayerProfiler", args: tuple, kwargs: Dict[str, Any]) 
             _close_open(timeline, sites, whole)
         if whole is not None:
             whole.release()
-        for m, was_training in modes.items():
-            m.train(was_training)
-        sampler_error = ""
-        if started_here:
-            try:
-                monitor.stop()
-            except SensorError as exc:
-                sampler_error = str(exc)
-                log.warning("the sampler stopped with an error: %s", exc)
+        sampler_error = prof._finish(modes, monitor, started_here)
     prof._emit(Progress("done", 1, 1))
 
     parsed = _parse(marks, sites, whole.region)

@@ -389,15 +389,7 @@ class LayerProfiler:
             self._active_monitor = None
             for rid in open_regions:  # a window cut short by an exception: close its region
                 timeline.end(rid)
-            for m, was_training in modes.items():
-                m.train(was_training)
-            sampler_error = ""
-            if started_here:
-                try:
-                    monitor.stop()
-                except SensorError as exc:
-                    sampler_error = str(exc)
-                    log.warning("the sampler stopped with an error: %s", exc)
+            sampler_error = self._finish(modes, monitor, started_here)
         self._emit(Progress("done", 1, 1))
         meta.update(self._provenance(monitor, sites, whole, args, kwargs, devices, not_called, capture_s,
                                      idle_w, idle_source, target_s, interval_s, interval_source, t_start))
@@ -406,6 +398,21 @@ class LayerProfiler:
         return self._report(monitor, sites, whole, windows, idle_w, meta)
 
     # ---- steps ----------------------------------------------------------------------------------
+    @staticmethod
+    def _finish(modes: Dict[Any, bool], monitor: PowerMonitor, started_here: bool) -> str:
+        """Cleanup on every path of both modes: restores the modules' train/eval modes and stops
+        a monitor this profile started. Returns the sampler's error ("" if none): the report
+        records it instead of losing the measurements."""
+        for m, was_training in modes.items():
+            m.train(was_training)
+        if started_here:
+            try:
+                monitor.stop()
+            except SensorError as exc:
+                log.warning("the sampler stopped with an error: %s", exc)
+                return str(exc)
+        return ""
+
     def _emit(self, p: Progress) -> None:
         if self.progress is not None:
             self.progress(p)

@@ -28,3 +28,16 @@ def subprocess_env(**extra):
     env = dict(os.environ, **extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_parent, os.environ.get("PYTHONPATH")]))
     return env
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread and a fixed seed: leaves a core to the sampler thread on small CI
+    machines, so window edges are sampled on time."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(n)

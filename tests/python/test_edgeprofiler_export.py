@@ -36,12 +36,7 @@ def model():
     return nn.Sequential(Sleep(0.0003), nn.ReLU(), Sleep(0.0006), nn.Linear(16, 16))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -58,13 +58,7 @@ def balance(timeline) -> int:
     return int((m["kind"] == 1).sum()) - int((m["kind"] == 0).sum())
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

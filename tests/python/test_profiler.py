@@ -38,14 +38,7 @@ def no_hooks(model: nn.Module) -> bool:
     return all(not m._forward_pre_hooks and not m._forward_hooks for m in model.modules())
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Leaves a core to the sampler thread on small CI machines, so window edges are sampled on time.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---- bad input ------------------------------------------------------------------------------------

@@ -76,11 +76,16 @@ void Timeline::merge(const int64_t* t_ns, const int32_t* region, const uint8_t* 
 
 std::size_t Timeline::size() const {
   const std::size_t claimed = claimed_.load(std::memory_order_acquire);
-  for (std::size_t i = 0; i < claimed; ++i) {
+  std::size_t i = published_.load(std::memory_order_acquire);
+  for (; i < claimed; ++i) {
     const Slot* chunk = chunks_[i / kChunkMarks].load(std::memory_order_acquire);
-    if (chunk == nullptr || !chunk[i % kChunkMarks].ready.load(std::memory_order_acquire)) return i;
+    if (chunk == nullptr || !chunk[i % kChunkMarks].ready.load(std::memory_order_acquire)) break;
   }
-  return claimed;
+  // Raise the watermark (another reader may have raised it further already).
+  std::size_t seen = published_.load(std::memory_order_relaxed);
+  while (seen < i && !published_.compare_exchange_weak(seen, i, std::memory_order_acq_rel)) {
+  }
+  return i;
 }
 
 std::size_t Timeline::copy(std::size_t begin, std::size_t end, int64_t* t_ns, int32_t* region,

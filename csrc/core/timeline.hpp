@@ -75,6 +75,8 @@ class Timeline {
   Slot* slot_for_write(std::size_t index);
 
   std::atomic<std::size_t> claimed_{0};
+  // Every mark below this index is fully written: size() scans only from here (amortised O(new)).
+  mutable std::atomic<std::size_t> published_{0};
   std::unique_ptr<std::atomic<Slot*>[]> chunks_;
   mutable std::mutex names_mutex_;
   std::vector<std::string> names_;

@@ -87,12 +87,17 @@ TEST(Timeline, EightThreadsMarkAtOnce) {
     });
   }
   // Read concurrently while writers run: every prefix copied must be fully written.
-  std::size_t seen = 0;
+  std::size_t seen = 0, published = 0;
   while (seen < static_cast<std::size_t>(kThreads * kPerThread * 2)) {
+    const std::size_t n = tl.size();  // the fully written prefix never shrinks
+    ASSERT_GE(n, published);
+    published = n;
     auto m = tl.marks();
+    ASSERT_GE(m.size(), n);
     for (const auto& x : m) ASSERT_TRUE(x.region >= 0 && x.region < kThreads);
     seen = m.size();
   }
+  EXPECT_EQ(tl.size(), static_cast<std::size_t>(kThreads * kPerThread * 2));
   for (auto& t : threads) t.join();
   auto marks = tl.marks();
   ASSERT_EQ(marks.size(), static_cast<std::size_t>(kThreads * kPerThread * 2));

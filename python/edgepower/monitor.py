@@ -176,6 +176,10 @@ class PowerMonitor:
         sample periods (at least 0.1 s); it also returns early when the sampler stops."""
         if timeout_s is None:
             timeout_s = max(0.1, 8.0 / self.rate_hz)
+        elif isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s >= 0 \
+                or not math.isfinite(timeout_s):
+            raise ValueError(f"timeout_s must be a finite number of seconds >= 0 (or None for the default), "
+                             f"got {timeout_s!r}")
         deadline = time.monotonic() + timeout_s
         poll_s = min(0.002, 0.25 / self.rate_hz)
         while True:

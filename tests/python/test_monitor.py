@@ -139,6 +139,18 @@ def test_bad_parameters_are_rejected_with_the_fix():
             mon.begin_window("")
 
 
+def test_wait_for_sample_after():
+    with PowerMonitor(sensor="constant:1", rate_hz=1000) as mon:
+        t = edgepower.now_ns()
+        assert mon.wait_for_sample_after(t)
+        assert int(mon.samples().t_ns[-1]) >= t
+        for bad in (-1, float("nan"), "soon"):
+            with pytest.raises(ValueError, match="timeout_s must be"):
+                mon.wait_for_sample_after(t, timeout_s=bad)
+    # Stopped: no sample will come, it says so at once instead of waiting.
+    assert mon.wait_for_sample_after(edgepower.now_ns() + 10**9, timeout_s=5) is False
+
+
 def test_window_after_the_last_sample_is_nan_not_zero():
     with PowerMonitor(sensor="constant:1", rate_hz=100) as mon:
         assert wait_until(lambda: len(mon.samples()) >= 2)

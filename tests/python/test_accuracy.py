@@ -6,7 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from edgepower import PowerMonitor, methods as M, testing as T
+from edgepower import PowerMonitor, energy as M, testing as T
+from edgepower.monitor import CompensatedMonitor
+from edgepower.profile import PhaseShift
+from edgepower.sensors import SensorModel
 from edgepower._native import core as _core
 from edgepower.cli import main as cli_main
 
@@ -105,7 +108,7 @@ def _simulate_register(power, dt_ns, refresh_ns, conv_ns, n_avg):
 def test_lag_compensation_recovers_a_step_that_plain_misses(n_avg):
     step_on, step_off = 1_000_000_000, 1_600_000_000
     power = lambda t: 7.0 if step_on <= t < step_off else 2.0  # noqa: E731
-    model = M.SensorModel("register", refresh_s=0.004, observe_s=0.001, centre_lag_s=0.0005, averages=n_avg)
+    model = SensorModel("register", refresh_s=0.004, observe_s=0.001, centre_lag_s=0.0005, averages=n_avg)
     t, p = _simulate_register(power, 500_000, 4_000_000, 1_000_000, n_avg)
     t0, t1 = step_on, step_off  # the window is exactly the busy period
     truth = 7.0 * 0.6
@@ -118,7 +121,7 @@ def test_lag_compensation_recovers_a_step_that_plain_misses(n_avg):
 
 
 def test_guard_and_counter_estimators():
-    model = M.SensorModel.boxcar(0.1, 0.025)
+    model = SensorModel.boxcar(0.1, 0.025)
     # A boxcar reading that shows idle (2 W) for the first update inside the window.
     t = np.arange(0, 3_000_000_000, 1_000_000, dtype=np.int64)
     p = np.where(t < 1_100_000_000, 2.0, 6.0)
@@ -128,43 +131,43 @@ def test_guard_and_counter_estimators():
     assert math.isnan(M.guard_energy(t, p, 1_000_000_000, 1_150_000_000, model))  # guard eats the window
     # A counter of 10 W stepping every 100 ms, sampled every ms.
     c = np.floor(t / 100_000_000) * 1.0
-    e = M.counter_energy(t, c, 1_050_000_000, 2_050_000_000)
+    e = M.counter_step_energy(t, c, 1_050_000_000, 2_050_000_000)
     assert e == pytest.approx(10.0, rel=0.01)
-    assert math.isnan(M.counter_energy(t, c, 1_050_000_000, 1_120_000_000))
+    assert math.isnan(M.counter_step_energy(t, c, 1_050_000_000, 1_120_000_000))
 
 
 def test_sensor_models_and_phase_shift():
-    m = M.SensorModel.ina3221(512, 140e-6, 140e-6, 3)
+    m = SensorModel.ina3221(512, 140e-6, 140e-6, 3)
     assert m.filter_tau_s == pytest.approx(0.43008)
     assert M.resolve("auto", m, 2.0) == "lag"
-    assert M.resolve("auto", M.SensorModel.ina3221(), 0.5) == "lag"
-    assert M.resolve("auto", M.SensorModel.boxcar(), 1.0) == "guard"
-    assert M.resolve("auto", M.SensorModel.boxcar(), 0.2) == "lag"  # the guard would eat the window
-    assert M.resolve("auto", M.SensorModel.counter()) == "counter"
+    assert M.resolve("auto", SensorModel.ina3221(), 0.5) == "lag"
+    assert M.resolve("auto", SensorModel.boxcar(), 1.0) == "guard"
+    assert M.resolve("auto", SensorModel.boxcar(), 0.2) == "lag"  # the guard would eat the window
+    assert M.resolve("auto", SensorModel.counter()) == "counter"
     with pytest.raises(ValueError, match="method must be one of"):
         M.resolve("magic", m)
     with pytest.raises(ValueError, match="refresh_s"):
-        M.SensorModel("register", 0.0, 1.0, 0.5)
-    ps = M.PhaseShift(0.1, "even", steps=4)
+        SensorModel("register", 0.0, 1.0, 0.5)
+    ps = PhaseShift(0.1, "even", steps=4)
     assert [ps.delay_s() for _ in range(5)] == pytest.approx([0, 0.025, 0.05, 0.075, 0])
     with pytest.raises(ValueError, match="mode"):
-        M.PhaseShift(0.1, "sometimes")
+        PhaseShift(0.1, "sometimes")
 
 
 def test_sensor_model_from_hwmon_reads_the_emulators_files():
     with T.Ina3221(T.RegionSource({}, 1.0), averages=64, conversion_s=1.1e-3, start=False) as emu:
-        m = M.SensorModel.from_hwmon(emu.hwmon_dir)
+        m = SensorModel.from_hwmon(emu.hwmon_dir)
         assert m.averages == 64
         assert m.refresh_s == pytest.approx(0.007)  # update_interval is whole ms
     with pytest.raises(ValueError, match="INA3221 hwmon"):
-        M.SensorModel.from_hwmon("/nonexistent")
+        SensorModel.from_hwmon("/nonexistent")
 
 
 def test_compensated_monitor_beats_plain_on_a_filtered_sensor():
     src = T.RegionSource({"work": 7.0}, idle_w=2.0)
     with T.Ina3221(src, averages=64, conversion_s=588e-6, noise_w=0.02) as emu:  # tau = 0.226 s
-        model = M.SensorModel.ina3221(64, 588e-6, 588e-6, 3)
-        mon = M.CompensatedMonitor(emu.sensor(), model, method="lag", rate_hz=1000, timeline=src.timeline)
+        model = SensorModel.ina3221(64, 588e-6, 588e-6, 3)
+        mon = CompensatedMonitor(emu.sensor(), model, method="lag", rate_hz=1000, timeline=src.timeline)
         rid = src.timeline.region("work")
         with mon:
             time.sleep(0.05)
@@ -174,7 +177,7 @@ def test_compensated_monitor_beats_plain_on_a_filtered_sensor():
             src.timeline.end(rid)
             m = mon.end_window("w")
         truth = src.energy_j(m.t0_ns, m.t1_ns)
-        plain = PowerMonitor.measure(mon, m.t0_ns, m.t1_ns)
+        plain = mon.measure(m.t0_ns, m.t1_ns, plain=True)
     assert m.method.startswith("lag")
     assert abs(m.energy_j - truth) / truth < 0.03
     assert abs(plain.energy_j - truth) / truth > 0.1  # tau/T ~ 0.5 of the step is missed
@@ -182,7 +185,7 @@ def test_compensated_monitor_beats_plain_on_a_filtered_sensor():
 
 # ---- the error table ---------------------------------------------------------------------------
 def test_accuracy_quick_default_ina3221_meets_the_median_target():
-    from edgepower import accuracy as A
+    from edgepower.testing import accuracy as A
 
     r = A.run(["ina3221-default"], A.LAYERS_QUICK, rounds=3, idle_s=0.5)
     res = r["settings"]["ina3221-default"]

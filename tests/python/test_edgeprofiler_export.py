@@ -14,7 +14,7 @@ nn = torch.nn
 
 from edgepower._native import core  # noqa: E402
 from edgepower.edgeprofiler import EdgeProfilerWarning, layer_averages, map_power_to_layers  # noqa: E402
-from edgepower.profiler import LayerProfiler  # noqa: E402
+from edgepower.profile import LayerProfiler  # noqa: E402
 from edgepower.report import Report  # noqa: E402
 
 IDLE_W = 2.0

@@ -12,7 +12,7 @@ nn = torch.nn
 
 import edgepower  # noqa: E402
 from edgepower._native import core  # noqa: E402
-from edgepower.profiler import LayerProfiler, profile_layers  # noqa: E402
+from edgepower.profile import LayerProfiler, profile_layers  # noqa: E402
 
 FAST = dict(min_window_s=0.02, rounds=2, warmup=1, idle_s=0.05, rate_hz=2000)
 

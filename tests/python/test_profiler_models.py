@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edgepower.presets import depth_layers, distilbert_layers, select_layers, vgg_layers  # noqa: E402
-from edgepower.profiler import profile_layers  # noqa: E402
+from edgepower.profile.presets import depth_layers, distilbert_layers, select_layers, vgg_layers  # noqa: E402
+from edgepower.profile import profile_layers  # noqa: E402
 
 FAST = dict(sensor="constant:5", repeats=2, rounds=2, warmup=1, idle_s=0.05, rate_hz=2000)
 

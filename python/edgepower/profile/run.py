@@ -1,0 +1,232 @@
+"""What both profiling modes share: a :class:`Run` record from capture to clean-up.
+
+A run (1) captures the call sites (:mod:`.capture`) and gives each a timeline region, (2) starts
+the monitor if needed and waits for its first samples, (3) takes the idle baseline (measured over
+``idle_s``, or given), (4) sizes the target window from the sensor's update interval, and, on
+every path, (5) restores the modules' train/eval modes and stops a monitor it started. The mode
+(:mod:`.isolation`, :mod:`.insitu`) only produces windows and marks in between; :func:`provenance`
+records how the figures came about.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from .. import __version__ as _version
+from ..monitor import PowerMonitor
+from ..report import LayerRow, Window
+from ..sensors import SensorError
+from .capture import MODEL_LABEL, CallSite, capture, clone, describe_inputs, synchronizer
+from .options import ProfileOptions
+
+log = logging.getLogger("edgepower")
+
+
+@dataclass
+class Progress:
+    """What the profiler is doing, passed to the ``progress`` callback.
+
+    stage: ``"capture"``, ``"idle"``, ``"measure"`` or ``"done"``; done/total count windows in
+    the measure stage; label is the call site being measured; round counts from 0.
+    """
+
+    stage: str
+    done: int
+    total: int
+    label: str = ""
+    round: int = 0
+    rounds: int = 1
+
+
+@dataclass
+class Outcome:
+    """What a mode produces: its windows (with energies), its settings for the provenance, and,
+    in situ, the per-forward marks (``cycles``), the attribution times and a hook that adds its
+    notes to the rows."""
+
+    windows: List[Window]
+    method: Dict[str, Any] = field(default_factory=dict)
+    cycles: Optional[Dict[str, Any]] = None
+    attribution_t_ns: Optional[np.ndarray] = None
+    annotate: Optional[Callable[[List[LayerRow]], None]] = None
+
+
+@dataclass
+class Run:
+    """One profile in progress: the model, its call sites, the monitor and the baseline.
+
+    Attributes (units in the names): ``sites`` (captured call sites) and ``whole`` (the whole
+    model as a call site); ``sync`` synchronises the CUDA devices in ``devices``;
+    ``idle_power_w`` and ``idle_source``; ``target_window_s`` from ``update_interval_s`` (and
+    where that came from, ``update_interval_source``).
+    """
+
+    model: Any
+    options: ProfileOptions
+    monitor: PowerMonitor
+    args: tuple
+    kwargs: Dict[str, Any]
+    emit: Callable[[Progress], None]
+    layers_spec: Any = None
+    layer_names: List[str] = field(default_factory=list)
+    sites: List[CallSite] = field(default_factory=list)
+    whole: Optional[CallSite] = None
+    not_called: List[str] = field(default_factory=list)
+    capture_s: float = math.nan
+    sync: Callable[[], None] = lambda: None
+    devices: List[str] = field(default_factory=list)
+    started_here: bool = False
+    idle_power_w: Optional[float] = None
+    idle_source: str = ""
+    target_window_s: float = math.nan
+    update_interval_s: float = math.nan
+    update_interval_source: str = "unknown"
+    started_unix_s: float = field(default_factory=time.time)
+    sampler_error: str = ""
+    _modes: Dict[Any, bool] = field(default_factory=dict, repr=False)
+
+    @property
+    def timeline(self):
+        return self.monitor.timeline
+
+    @property
+    def cuda_devices(self) -> List[str]:
+        return [d for d in self.devices if d.startswith("cuda")]
+
+    # ---- the steps --------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Eval mode, capture, timeline regions and the synchroniser."""
+        self._modes = {m: m.training for m in self.model.modules()}
+        self.model.eval()
+        self.emit(Progress("capture", 0, 1))
+        self.sites, self.not_called, self.capture_s = capture(self.model, self.layer_names, self.args, self.kwargs)
+        self.whole = CallSite(MODEL_LABEL, 0, len(self.sites), self.model, clone(tuple(self.args)),
+                              clone(dict(self.kwargs)))
+        self.emit(Progress("capture", 1, 1))
+        for s in self.sites:
+            s.region = self.timeline.region(s.label)
+        self.whole.region = self.timeline.region(MODEL_LABEL)
+        self.sync, self.devices = synchronizer(self.model, self.sites + [self.whole])
+
+    def start(self) -> None:
+        """Starts the monitor (if it is not running), waits for its first samples, takes the
+        idle baseline and sizes the target window."""
+        if not self.monitor.running:
+            self.monitor.start()
+            self.started_here = True
+        _wait_for_first_sample(self.monitor)
+        self._idle()
+        self._target_window()
+
+    def finish(self) -> None:
+        """Clean-up on every path: restores the modules' modes and stops a monitor this run
+        started. A sampler error is kept in ``sampler_error`` (the report records it) instead of
+        losing the measurements."""
+        for m, was_training in self._modes.items():
+            m.train(was_training)
+        if self.started_here:
+            try:
+                self.monitor.stop()
+            except SensorError as exc:
+                log.warning("the sampler stopped with an error: %s", exc)
+                self.sampler_error = str(exc)
+
+    def _idle(self) -> None:
+        o, monitor = self.options, self.monitor
+        if o.idle_power_w is not None:
+            monitor.idle_power_w = o.idle_power_w
+            self.idle_power_w, self.idle_source = o.idle_power_w, "given"
+        elif o.idle_s > 0:
+            self.emit(Progress("idle", 0, 1))
+            self.idle_power_w = monitor.measure_idle(o.idle_s)
+            self.emit(Progress("idle", 1, 1))
+            self.idle_source = f"measured over {o.idle_s:g} s before profiling"
+        else:
+            self.idle_power_w, self.idle_source = None, "none (idle_s=0): net figures are not available"
+
+    def _target_window(self) -> None:
+        interval, source = math.nan, "unknown"
+        ui = self.monitor.info.update_interval_s
+        if isinstance(ui, float) and math.isfinite(ui) and ui > 0:
+            interval, source = ui, "sensor info"
+        else:
+            eff = self.monitor.stats().get("effective_update_interval_s", math.nan)
+            if isinstance(eff, float) and math.isfinite(eff) and eff > 0:
+                interval, source = eff, "measured (effective update interval of the readings)"
+        target = self.options.min_window_s
+        if math.isfinite(interval):
+            target = max(target, self.options.k_updates * interval)
+        self.target_window_s, self.update_interval_s, self.update_interval_source = target, interval, source
+
+
+def _wait_for_first_sample(monitor: PowerMonitor) -> None:
+    # A window may only start once the sampler has a sample before it.
+    deadline = time.monotonic() + 2.0 + 10.0 / monitor.rate_hz
+    while len(monitor.sampler) < 2:
+        if time.monotonic() > deadline or monitor.sampler.failed:
+            st = monitor.stats()
+            raise SensorError(f"sensor {monitor.info.kind} gave no samples within 2 s of starting "
+                              f"(read errors: {st.get('read_errors')}, last error: {st.get('last_error') or 'none'})")
+        time.sleep(min(0.002, 0.5 / monitor.rate_hz))
+
+
+def edge_gap_limit_s(run: Run) -> float:
+    """Largest accepted gap between the samples around a window's edge."""
+    return max(run.options.edge_gap_periods / run.monitor.rate_hz, 0.001)
+
+
+def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
+    """The report's ``meta``: where every figure comes from. ``method`` holds the mode's own
+    settings (merged over the common ones)."""
+    o, monitor, model = run.options, run.monitor, run.model
+    prov = dict(monitor.provenance())
+    prov["sampler"] = monitor.stats()
+    settings: Dict[str, Any] = {
+        "mode": o.mode, "repeats": o.repeats, "min_window_s": o.min_window_s, "k_updates": o.k_updates,
+        "min_repeats": o.min_repeats, "warmup": o.warmup, "rounds": o.rounds, "seed": o.seed,
+        "target_window_s": run.target_window_s, "sensor_update_interval_s": run.update_interval_s,
+        "sensor_update_interval_source": run.update_interval_source, "trace_model": o.trace_model,
+        "edge_retries": o.edge_retries, "edge_gap_limit_s": edge_gap_limit_s(run),
+        "inference_mode": True, "eval_mode": True, "cuda_synchronized": bool(run.cuda_devices),
+    }
+    settings.update(method)
+    meta: Dict[str, Any] = {
+        "model": type(model).__name__,
+        "model_module": type(model).__module__,
+        "model_params": int(sum(p.numel() for p in model.parameters())),
+        "inputs": describe_inputs(run.args, run.kwargs),
+        "devices": run.devices,
+        "layers": run.layers_spec if isinstance(run.layers_spec, str) or run.layers_spec is None
+        else list(run.layers_spec),
+        "selected_layers": list(run.layer_names),
+        "not_called": run.not_called,
+        "capture_s": run.capture_s,
+        "method": settings,
+        "idle_power_w": run.idle_power_w,
+        "idle_source": run.idle_source,
+        "monitor": prov,
+        "sensor": monitor.info.kind,
+        "estimated": bool(monitor.info.estimated),
+        "environment": {
+            "edgepower": _version, "torch": torch.__version__, "python": sys.version.split()[0],
+            "platform": platform.platform(), "machine": platform.machine(),
+            "processor": platform.processor(), "torch_threads": torch.get_num_threads(),
+            "cuda_devices": [torch.cuda.get_device_name(torch.device(d)) for d in run.cuda_devices],
+        },
+        "started_unix_s": run.started_unix_s,
+        "wall_s": time.time() - run.started_unix_s,
+    }
+    if run.sampler_error:
+        meta["sampler_error"] = run.sampler_error
+    return meta
+
+
+__all__ = ["Outcome", "Progress", "Run", "edge_gap_limit_s", "provenance"]

@@ -83,6 +83,7 @@ class PowerMonitor:
                                      realtime_priority=1 if realtime else 0)
         self.estimator = estimator
         self.idle_power_w: Optional[float] = None
+        self.idle_window_ns: Optional[tuple] = None  # (t0, t1) of the last measure_idle()
         self._open: Dict[str, int] = {}
         self._log_path = log_path
         self._writer: Optional[trace.TraceWriter] = None
@@ -239,6 +240,7 @@ class PowerMonitor:
         if not m.ok:
             raise RuntimeError(f"idle baseline could not be measured: {m.reason}")
         self.idle_power_w = m.avg_power_w
+        self.idle_window_ns = (m.t0_ns, m.t1_ns)
         return m.avg_power_w
 
     # ---- data ---------------------------------------------------------------------------------

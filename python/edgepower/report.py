@@ -45,6 +45,7 @@ from .export import console as _console
 from .export import edgeprofiler as _edgeprofiler
 from .export import files as _files
 from .export import json_io as _json
+from .export import perfetto as _perfetto
 from .export import plots as _plots
 from .export import tables as _tables
 from .export.common import ESTIMATE_NOTE, finite, jsonable
@@ -184,6 +185,9 @@ class Report:
         samples = samples or {}
         self.samples_t_ns = np.asarray(samples.get("t_ns", np.zeros(0, dtype=np.int64)), dtype=np.int64)
         self.samples_power_w = np.asarray(samples.get("power_w", np.zeros(0)), dtype=np.float64)
+        #: Power per rail of every sample ([n, rails], W; rails in ``meta["monitor"]["rails"]``), when known.
+        self.samples_rail_power_w = None if samples.get("rail_power_w") is None else \
+            np.asarray(samples["rail_power_w"], dtype=np.float64)
 
     # ---- views and quick facts --------------------------------------------------------------------
     @property
@@ -277,6 +281,10 @@ class Report:
     def plot(self, out_dir: str = ".", prefix: str = "") -> List[str]:
         """Writes the PNG charts and returns their paths (:func:`edgepower.export.plots.plot`)."""
         return _plots.plot(self, out_dir, prefix)
+
+    def to_perfetto(self, path: str) -> str:
+        """Writes a Chrome trace-event JSON for Perfetto and chrome://tracing (:func:`edgepower.export.perfetto.to_perfetto`)."""
+        return _perfetto.to_perfetto(self, path)
 
     def summary(self) -> str:
         """Console summary (:func:`edgepower.export.console.summary`)."""

@@ -91,6 +91,8 @@ def add_parser(sub) -> None:
     p.add_argument("--max-round", type=float, default=5.0, help="in-situ: longest round in s (default 5)")
     p.add_argument("--edgeprofiler-out", metavar="DIR", default=None,
                    help="also write the measurements in EdgeProfiler's raw layout into DIR")
+    p.add_argument("--trace", metavar="PATH", default=None,
+                   help="also write the windows and power as Chrome trace-event JSON (Perfetto, chrome://tracing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)
 
@@ -267,6 +269,9 @@ def _write_outputs(report: Any, args: Any) -> None:
     print(f"wrote to {args.out}:")
     for key in ("layers_csv", "distilbert_csv", "samples_csv", "energy_png", "energy_latency_png", "json"):
         print(f"  {os.path.basename(paths[key])}")
+    if args.trace:
+        report.to_perfetto(args.trace)
+        print(f"wrote the trace {args.trace} (open it in ui.perfetto.dev or chrome://tracing)")
     if args.edgeprofiler_out:
         import warnings
 

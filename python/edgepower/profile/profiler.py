@@ -224,7 +224,7 @@ class LayerProfiler:
         if outcome.annotate is not None:
             outcome.annotate(rows)
         meta = provenance(run, outcome.method)
-        return Report(rows=rows, windows=outcome.windows, meta=meta, samples={"t_ns": s.t_ns, "power_w": power},
+        return Report(rows=rows, windows=outcome.windows, meta=meta, samples={"t_ns": s.t_ns, "power_w": power, "rail_power_w": s.power_w},
                       cycles=outcome.cycles, attribution_t_ns=outcome.attribution_t_ns)
 
 

@@ -212,6 +212,8 @@ def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
         "method": settings,
         "idle_power_w": run.idle_power_w,
         "idle_source": run.idle_source,
+        "idle_t_ns": list(monitor.idle_window_ns) if run.idle_source.startswith("measured") and monitor.idle_window_ns
+        else None,
         "monitor": prov,
         "sensor": monitor.info.kind,
         "estimated": bool(monitor.info.estimated),

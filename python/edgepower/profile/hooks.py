@@ -6,6 +6,11 @@ per forward (a shared ReLU) counts its calls in a one-element list to pick the c
 On CUDA the default path records CUDA events instead and merges them into the timeline in bulk
 after each forward (:func:`event_marks`); ``sync_layers`` synchronises the device in every hook.
 :class:`Runner` runs one forward inside a ``(model)`` region after a random delay.
+
+When torch.profiler is recording as the hooks are attached (``profile()`` called inside a
+``torch.profiler.profile()`` block), each call site's hooks also open and close a
+``torch.profiler.record_function`` range named ``edgepower::<label>``, so the user's trace shows
+edgepower's layers; otherwise nothing is added to the hooks (benchmarks/README.md: the cost).
 """
 from __future__ import annotations
 
@@ -25,8 +30,10 @@ class Hooks:
     forward."""
 
     def __init__(self, model: Any, sites: List[CallSite], timeline: "_core.Timeline",
-                 sync: Optional[Callable[[], None]] = None, events: bool = False):
+                 sync: Optional[Callable[[], None]] = None, events: bool = False, ranges: Optional[bool] = None):
         self.model = model
+        # record_function ranges: None = when torch.profiler is recording at attach().
+        self.ranges = ranges
         self.sites = sites
         self.timeline = timeline
         self.sync = sync
@@ -43,6 +50,8 @@ class Hooks:
 
     def attach(self) -> None:
         named = dict(self.model.named_modules())
+        if self.ranges is None:
+            self.ranges = profiler_recording()
         by_module: Dict[str, List[int]] = {}
         for i, s in enumerate(self.sites):
             by_module.setdefault(s.module_name, []).append(i)
@@ -78,11 +87,15 @@ class Hooks:
             ends = [lambda r=r: sync_end(r) for r in regions]
         else:
             begins = ends = []
+        if self.ranges:
+            if not begins:
+                begins = [lambda _b=self.timeline.begin, _r=r: _b(_r) for r in regions]
+                ends = [lambda _e=self.timeline.end, _r=r: _e(_r) for r in regions]
+            pairs = [_ranged(RANGE_PREFIX + self.sites[i].label, b, e) for i, b, e in zip(idx, begins, ends)]
+            begins, ends = [p[0] for p in pairs], [p[1] for p in pairs]
         if len(idx) == 1:
             # The fast path: default arguments bind everything, the body is one call.
-            if self.events:
-                return (lambda m, a, _f=begins[0]: _f()), (lambda m, a, o, _f=ends[0]: _f())
-            if self.sync is not None:
+            if begins:
                 return (lambda m, a, _f=begins[0]: _f()), (lambda m, a, o, _f=ends[0]: _f())
             rid = regions[0]
             return ((lambda m, a, _b=self.timeline.begin, _r=rid: _b(_r)),
@@ -128,6 +141,41 @@ class Hooks:
     def remove(self) -> None:
         while self.handles:
             self.handles.pop().remove()
+
+
+RANGE_PREFIX = "edgepower::"
+
+
+def profiler_recording() -> bool:
+    """Whether torch.profiler (or the autograd profiler) is recording now."""
+    import torch
+
+    return bool(torch._C._autograd._profiler_enabled())
+
+
+def record_range(name: str) -> Any:
+    """A context manager opening the torch.profiler range ``name``: torch's
+    ``_RecordFunctionFast`` (about 1 us a pair, reusable; torch >= 2.2), else
+    ``torch.profiler.record_function`` (about 100 us a pair on torch 2.14 here)."""
+    import torch
+
+    fast = getattr(getattr(torch._C, "_profiler", None), "_RecordFunctionFast", None)
+    return fast(name) if fast is not None else torch.profiler.record_function(name)
+
+
+def _ranged(name: str, begin: Callable[[], None], end: Callable[[], None]) -> Tuple[Callable[[], None], Callable[[], None]]:
+    """``begin``/``end`` that also open/close the record_function range ``name`` around the
+    marks (the range opens before the begin mark and closes after the end mark)."""
+    rf = record_range(name)
+
+    def b(_enter: Callable[[], Any] = rf.__enter__, _begin: Callable[[], None] = begin) -> None:
+        _enter()
+        _begin()
+
+    def e(_exit: Callable[..., Any] = rf.__exit__, _end: Callable[[], None] = end) -> None:
+        _end()
+        _exit(None, None, None)
+    return b, e
 
 
 def _flagged(record: Callable[[], None], flags: List[bool], i: int) -> Callable[[], None]:
@@ -254,4 +302,4 @@ def close_open(timeline: "_core.Timeline", sites: List[CallSite], whole: CallSit
             timeline.end(r)
 
 
-__all__ = ["Hooks", "Runner", "close_open", "event_marks"]
+__all__ = ["RANGE_PREFIX", "Hooks", "Runner", "close_open", "event_marks", "profiler_recording", "record_range"]

@@ -7,7 +7,9 @@ as many calls as it takes to last the run's target window and at least ``min_rep
 call site that changes its own input (an in-place layer) is detected on its first warm-up call;
 its input is then restored from the captured copy before every call, and the cost of the
 restore copies alone, measured in a window of its own, is subtracted. A window whose edges the
-sampler did not sample on time is measured again (``edge_retries``).
+sampler did not sample on time is measured again (``edge_retries``). Each window runs inside a
+``torch.profiler.record_function`` range named ``edgepower::<label>`` (``... (restore)`` for the
+restore copies), so a user's torch.profiler trace shows which layer edgepower was measuring.
 
 :func:`measure` only produces :class:`~edgepower.report.Window` records (times and calls);
 energies are filled in from the samples afterwards.
@@ -25,6 +27,7 @@ import torch
 from ..monitor import PowerMonitor
 from ..report import Window
 from .capture import RESTORE_SUFFIX, CallSite
+from .hooks import RANGE_PREFIX, record_range
 from .run import Outcome, Progress, Run, edge_gap_limit_s
 
 log = logging.getLogger("edgepower")
@@ -111,8 +114,15 @@ def _measure_site(run: Run, site: CallSite, r: int, target_ns: int, open_regions
 
 
 def _window(run: Run, fn: Callable[[], Any], region: int, target_ns: int,
-            open_regions: List[int]) -> Tuple[int, int, int]:
-    """Runs fn repeatedly inside a marked window; returns (t0_ns, t1_ns, calls)."""
+            open_regions: List[int], name: str = "") -> Tuple[int, int, int]:
+    """Runs fn repeatedly inside a marked window, itself inside a torch.profiler range ``name``
+    (a user's torch.profiler trace shows the window); returns (t0_ns, t1_ns, calls)."""
+    with record_range(name or RANGE_PREFIX + "window"):
+        return _marked_window(run, fn, region, target_ns, open_regions)
+
+
+def _marked_window(run: Run, fn: Callable[[], Any], region: int, target_ns: int,
+                   open_regions: List[int]) -> Tuple[int, int, int]:
     clock = time.monotonic_ns  # CLOCK_MONOTONIC, the clock of the samples and marks
     timeline, fixed = run.timeline, run.options.fixed_repeats
     run.sync()
@@ -149,8 +159,9 @@ def _checked_window(run: Run, site: CallSite, fn: Callable[[], Any], region: int
     monitor = run.monitor
     limit_s = edge_gap_limit_s(run)
     tries = 0
+    name = RANGE_PREFIX + site.label + (" (restore)" if site.inplace and region == site.restore_region else "")
     while True:
-        t0, t1, n = _window(run, fn, region, target_ns, open_regions)
+        t0, t1, n = _window(run, fn, region, target_ns, open_regions, name)
         monitor.wait_for_sample_after(t1)
         gap = max(_edge_gap_s(monitor, t0), _edge_gap_s(monitor, t1))
         if not gap > limit_s or tries >= run.options.edge_retries:

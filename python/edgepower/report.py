@@ -45,6 +45,7 @@ from .export import console as _console
 from .export import edgeprofiler as _edgeprofiler
 from .export import files as _files
 from .export import json_io as _json
+from .export import mlflow_log as _mlflow
 from .export import perfetto as _perfetto
 from .export import plots as _plots
 from .export import tables as _tables
@@ -285,6 +286,10 @@ class Report:
     def to_perfetto(self, path: str) -> str:
         """Writes a Chrome trace-event JSON for Perfetto and chrome://tracing (:func:`edgepower.export.perfetto.to_perfetto`)."""
         return _perfetto.to_perfetto(self, path)
+
+    def log_mlflow(self, run: Any = None, **options: Any) -> str:
+        """Logs metrics, params, tags and files into an MLflow run; returns its id (:func:`edgepower.export.mlflow_log.log_mlflow`)."""
+        return _mlflow.log_mlflow(self, run, **options)
 
     def summary(self) -> str:
         """Console summary (:func:`edgepower.export.console.summary`)."""

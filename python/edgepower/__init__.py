@@ -9,7 +9,8 @@ one subpackage per stage of the flow (docs/architecture.md)::
 from __future__ import annotations
 
 from ._native import core as _core
-from .measurement import Measurement, Samples
+from .measure import measure
+from .measurement import Measurement, Samples, WindowResult
 from .monitor import CompensatedMonitor, PowerMonitor
 from .sensors import SensorError, SensorUnavailable, create_sensor, sensors
 
@@ -45,7 +46,9 @@ __all__ = [
     "Samples",
     "SensorError",
     "SensorUnavailable",
+    "WindowResult",
     "create_sensor",
+    "measure",
     "now_ns",
     "profile_layers",
     "sensors",

@@ -84,3 +84,16 @@ class Measurement:
             return f"{self.name}: {self.duration_s:.4f} s, energy unavailable: {self.reason}"
         return (f"{self.name}: {self.duration_s:.4f} s | {self.energy_j:.4f} J | "
                 f"{self.avg_power_w:.3f} W | {self.num_samples} samples{tag}")
+
+
+@dataclass
+class WindowResult:
+    """What ``with monitor.window(name) as w:`` gives: ``w.measurement`` once the block ends."""
+
+    name: str
+    measurement: Optional[Measurement] = None
+
+    @property
+    def energy_j(self) -> float:
+        """The window's energy (NaN while it is open)."""
+        return self.measurement.energy_j if self.measurement is not None else math.nan

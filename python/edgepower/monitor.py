@@ -1,12 +1,13 @@
 """PowerMonitor: a native sampler thread plus named energy windows."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import threading
 import time
-from typing import Dict, Optional, Union
+from typing import Dict, Iterator, Optional, Union
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from . import trace
 from ._native import core as _core
 from .energy.estimators import Estimator
 from .energy.window import window_energy
-from .measurement import Measurement, Samples
+from .measurement import Measurement, Samples, WindowResult
 from .sensors import SensorModel, create_sensor
 from .sensors.info import board_total, total_rail_name
 
@@ -170,6 +171,17 @@ class PowerMonitor:
         t0 = self._open.pop(name)
         self.wait_for_sample_after(t1)
         return self.measure(t0, t1, name=name)
+
+    @contextlib.contextmanager
+    def window(self, name: str) -> Iterator[WindowResult]:
+        """``with mon.window("step") as w: ...`` measures the block; ``w.measurement`` (also
+        ``w.energy_j``) is set when it ends, exceptions included."""
+        result = WindowResult(name)
+        self.begin_window(name)
+        try:
+            yield result
+        finally:
+            result.measurement = self.end_window(name)
 
     def open_windows(self):
         """Names of the windows currently open."""

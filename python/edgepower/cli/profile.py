@@ -36,7 +36,7 @@ Models are built with random weights: nothing is downloaded.
 
 EXAMPLES = """\
 examples:
-  edgepower profile vgg11 --out vgg11-profile
+  edgepower profile vgg11 -o vgg11-profile --trace vgg11-trace.json
   edgepower profile distilbert --batch-size 16 --repeats 100 --sensor jetson-hwmon
   edgepower profile mymodels:make_resnet --sensor nvml --device cuda
 """
@@ -62,14 +62,15 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default: 1 for VGG, 16 for DistilBERT)")
     p.add_argument("--repeats", type=_repeats, default="auto",
                    help="calls per window: 'auto' (adaptive, the default) or a fixed N, e.g. 100")
-    p.add_argument("--sensor", default="auto", help="sensor spec (default: auto; see `edgepower sensors`)")
+    p.add_argument("--sensor", default="auto", help="sensor spec (default: auto; see: edgepower sensors)")
     p.add_argument("--estimator", choices=("plain", "auto"), default="plain",
                    help="window energy: plain trapezoid (default), or auto = the sensor-aware estimator of "
                         "docs/accuracy.md (lag compensation for INA3221, whole counter steps for nvml/rapl "
                         "counters), from the sensor's own model")
     p.add_argument("--rate", type=float, default=1000.0, help="sampling rate in Hz (default 1000)")
-    p.add_argument("--out", default="edgepower-profile", help="directory for the CSVs, PNGs and JSON "
-                                                              "(default: ./edgepower-profile)")
+    p.add_argument("-o", "--output", "--out", dest="out", default="edgepower-profile",
+                   help="directory for the CSVs, PNGs and JSON (default: ./edgepower-profile; --out is the old "
+                        "spelling)")
     p.add_argument("--rounds", type=int, default=3, help="rounds in shuffled order (default 3)")
     p.add_argument("--min-window", type=float, default=0.2, help="shortest adaptive window in s (default 0.2)")
     p.add_argument("--warmup", type=int, default=2, help="calls before each window (default 2)")
@@ -284,7 +285,7 @@ def _write_outputs(report: Any, args: Any) -> None:
               f"cycles, one a {ep['kind']}); map it with `edgepower edgeprofiler map {args.edgeprofiler_out} "
               f"--model {ep['model']}`")
         for w in caught:
-            print(f"warning: {w.message}")
+            print(f"warning: {w.message}", file=sys.stderr)
 
 
 __all__ = ["add_parser", "build_model", "cmd_profile"]

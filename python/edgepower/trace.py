@@ -16,7 +16,7 @@ import datetime as _dt
 import json
 import math
 import os
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Tuple
 
 import numpy as np
 
@@ -84,12 +84,9 @@ class Trace(NamedTuple):
     counter_j: np.ndarray
 
 
-def read_trace(path: str) -> Trace:
-    """Reads a trace CSV written by edgepower. Raises ValueError naming the line that is wrong."""
-    path = os.fspath(path)
+def _head(path: str) -> Tuple[Dict[str, object], List[str], int]:
+    """(meta, header cells, lines before the data) of a trace; ValueError naming the line."""
     meta: Dict[str, object] = {}
-    header: Optional[List[str]] = None
-    rows: List[List[str]] = []
     with open(path, encoding="utf-8") as f:
         first = f.readline().rstrip("\n")
         if first != MAGIC:
@@ -106,20 +103,63 @@ def read_trace(path: str) -> Trace:
                 continue
             if line.startswith("#"):
                 continue
-            cells = line.split(",")
-            if header is None:
-                header = cells
-                if header[:2] != ["t_ns", "read_ns"]:
-                    raise ValueError(f"{path}:{lineno}: header must start with t_ns,read_ns, got {line[:80]!r}")
-                continue
-            if len(cells) != len(header):
-                raise ValueError(f"{path}:{lineno}: {len(cells)} fields, the header has {len(header)}")
-            rows.append(cells)
-            rows[-1].append(str(lineno))
-    if header is None:
-        raise ValueError(f"{path}: no header line (t_ns,read_ns,...) found")
+            header = line.split(",")
+            if header[:2] != ["t_ns", "read_ns"]:
+                raise ValueError(f"{path}:{lineno}: header must start with t_ns,read_ns, got {line[:80]!r}")
+            return meta, header, lineno
+    raise ValueError(f"{path}: no header line (t_ns,read_ns,...) found")
+
+
+def read_trace(path: str) -> Trace:
+    """Reads a trace CSV written by edgepower (with pandas' C parser). Raises ValueError naming
+    the line that is wrong."""
+    path = os.fspath(path)
+    meta, header, skip = _head(path)
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError(f"reading a trace needs pandas ({exc}); install it with `pip install pandas`") from None
+    dtypes = {h: np.float64 for h in header[2:]}
+    dtypes.update({"t_ns": np.int64, "read_ns": np.int32})
+    # Exact floats: pandas 3 parses them round-trip by default; before, it has to be asked.
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    try:
+        df = pd.read_csv(path, skiprows=skip, header=None, names=header, dtype=dtypes, comment="#",
+                         skip_blank_lines=True, engine="c", **exact)
+    except (ValueError, pd.errors.ParserError, OverflowError):
+        df = None
+    # pandas fills a short row with NaN: a NaN in the last column (rare in real traces) is checked
+    # line by line, as is anything pandas refused, so every error names its line.
+    if df is None or (len(header) > 2 and bool(df.iloc[:, -1].isna().any())):
+        return _read_checked(path, meta, header, skip)
+    t = df["t_ns"].to_numpy(dtype=np.int64)
+    vals = df.iloc[:, 2:].to_numpy(dtype=np.float64).reshape(len(df), len(header) - 2)
+    if t.shape[0] > 1 and np.any(np.diff(t) < 0):
+        return _read_checked(path, meta, header, skip)
+    return _trace(meta, header, t, df["read_ns"].to_numpy(dtype=np.int32), vals)
+
+
+def _trace(meta: Dict[str, object], header: List[str], t: np.ndarray, rd: np.ndarray, vals: np.ndarray) -> Trace:
     rails = [h.split(":", 1)[1] for h in header if h.startswith("power_w:")]
     ncnt = sum(h.startswith("counter_j:") for h in header)
+    power = vals[:, :len(rails)]
+    counter = vals[:, len(rails):] if ncnt else np.empty((0, len(rails)))
+    return Trace(meta, rails, t, rd, power, counter)
+
+
+def _read_checked(path: str, meta: Dict[str, object], header: List[str], skip: int) -> Trace:
+    """The line-by-line reader: slow, but it names the line of every error."""
+    rows: List[List[str]] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            line = line.strip()
+            if lineno <= skip or not line or line.startswith("#"):
+                continue
+            cells = line.split(",")
+            if len(cells) != len(header):
+                raise ValueError(f"{path}:{lineno}: {len(cells)} fields, the header has {len(header)}")
+            cells.append(str(lineno))
+            rows.append(cells)
     n = len(rows)
     t = np.empty(n, np.int64)
     rd = np.empty(n, np.int32)
@@ -134,9 +174,7 @@ def read_trace(path: str) -> Trace:
     if n > 1 and np.any(np.diff(t) < 0):
         bad = int(np.argmax(np.diff(t) < 0)) + 1
         raise ValueError(f"{path}:{rows[bad][-1]}: timestamps go backwards")
-    power = vals[:, :len(rails)]
-    counter = vals[:, len(rails):] if ncnt else np.empty((0, len(rails)))
-    return Trace(meta, rails, t, rd, power, counter)
+    return _trace(meta, header, t, rd, vals)
 
 
 __all__ = ["MAGIC", "Trace", "TraceWriter", "read_trace"]

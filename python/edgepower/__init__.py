@@ -16,11 +16,17 @@ from .sensors import SensorError, SensorUnavailable, create_sensor, sensors
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # type checkers see the real names; at run time they load on first use
+    from .profile import LayerProfiler, profile_layers
+    from .report import Report
+
 # The profiler needs torch; it is imported on first use so that edgepower imports without it.
 _LAZY = {"LayerProfiler": "profile", "profile_layers": "profile", "Report": "report"}
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 

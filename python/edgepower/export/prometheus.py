@@ -3,17 +3,17 @@
 Unlike the rest of :mod:`edgepower.export` this serves a live monitor, not a report:
 ``edgepower monitor --prometheus 127.0.0.1:9464`` (or :func:`serve`) answers ``/metrics`` with
 
-=====================================  =======  ====================================================
-``edgepower_power_watts{rail}``        gauge    the latest reading of each rail
-``edgepower_board_power_watts``        gauge    the board total (total rail, else the sum of rails)
-``edgepower_energy_joules_total{rail}`` counter energy per rail since the exporter started
-``edgepower_board_energy_joules_total`` counter the board total's energy
-``edgepower_monitored_seconds_total``  counter  the time those energies cover (first sample to
-                                                the latest)
-``edgepower_samples_total``            counter  samples recorded
-``edgepower_sample_rate_hz``           gauge    achieved sampling rate
-``edgepower_sensor_info{...}``         gauge 1  sensor kind, description, estimated, total rail
-=====================================  =======  ====================================================
+=========================================  =======  ================================================
+``edgepower_power_watts{rail}``            gauge    the latest reading of each rail
+``edgepower_board_power_watts``            gauge    the board total (total rail, else the sum of rails)
+``edgepower_energy_joules_total{rail}``    counter  energy per rail since the exporter started
+``edgepower_board_energy_joules_total``    counter  the board total's energy
+``edgepower_monitored_seconds_total``      counter  the time those energies cover (first sample to
+                                                    the latest)
+``edgepower_samples_total``                counter  samples recorded
+``edgepower_sample_rate_hz``               gauge    achieved sampling rate
+``edgepower_sensor_info{...}``             gauge 1  sensor kind, description, estimated, total rail
+=========================================  =======  ================================================
 
 Energies are integrated incrementally at each scrape, from the samples recorded since the last
 one (the monitor's own trapezoid or counter differences, :meth:`PowerMonitor.measure`), so a

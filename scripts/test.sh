@@ -14,3 +14,6 @@ ctest --test-dir build/tests --output-on-failure -j 2
 echo "== Python tests and notebooks (pytest) =="
 cd "$EDGEPOWER_ROOT"
 "$EDGEPOWER_PY" -m pytest tests/python -q -p no:cacheprovider "$@"
+
+echo "== Python 3.8: pip install . and the tests that need no torch =="
+"$EDGEPOWER_ROOT/scripts/test-py38.sh"

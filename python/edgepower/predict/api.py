@@ -32,7 +32,8 @@ def _row(label: str, module: str, call: Optional[int], kind: str, type_: str, pa
     return LayerRow(layer=label, module=module, call=call, kind=kind, type=type_, params=params, input_shapes=shapes,
                     rounds=0, repeats=0, window_s=nan, total_time_s=nan, energy_total_j=nan,
                     latency_ms=latency_s * 1e3, latency_ci95_ms=nan, energy_per_inference_mj=gross * 1e3,
-                    net_energy_per_inference_mj=net * 1e3, ci95_mj=nan, ci95_pct=nan, avg_power_w=power_w,
+                    net_energy_per_inference_mj=net * 1e3, ci95_mj=nan, ci95_pct=nan, net_energy_upper_mj=nan,
+                    avg_power_w=power_w,
                     net_power_w=net_power_w, idle_power_w=nan, num_samples=0, energy_pct=nan, inplace=False,
                     status="ok", error="", note=note, sensor="predicted", estimated=True)
 

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from ..report import Report
+from ..report import MEASURED, Report
 from .device import mismatches
 from .features import LayerFeatures, NetworkFeatures
 
@@ -22,11 +22,11 @@ COLUMNS = [
     "network", "family", "kind", "label", "op", "backend_key", "dtype", "batch", "in_shape", "out_shape",
     "in_channels", "out_channels", "kernel", "stride", "padding", "dilation", "groups", "params", "macs", "flops",
     "bytes_in", "bytes_params", "bytes_out", "elem_bytes", "module_calls", "functional_ops", "functional_bytes",
-    "functional_macs", "latency_s", "power_w", "net_power_w", "energy_j",
+    "functional_macs", "latency_s", "latency_ci95_s", "power_w", "net_power_w", "energy_j",
 ]
 _INT = {"batch", "in_channels", "out_channels", "groups", "params", "elem_bytes", "module_calls", "functional_ops"}
 _FLOAT = {"macs", "flops", "bytes_in", "bytes_params", "bytes_out", "functional_bytes", "functional_macs",
-          "latency_s", "power_w", "net_power_w", "energy_j"}
+          "latency_s", "latency_ci95_s", "power_w", "net_power_w", "energy_j"}
 _LISTS = {"in_shape", "out_shape", "kernel", "stride", "padding", "dilation"}
 
 
@@ -53,11 +53,12 @@ def _finite(x: Any) -> bool:
 
 
 def layer_row(f: LayerFeatures, network: str, family: str, latency_s: float = math.nan, power_w: float = math.nan,
-              net_power_w: float = math.nan) -> Dict[str, Any]:
+              net_power_w: float = math.nan, latency_ci95_s: float = math.nan) -> Dict[str, Any]:
     """A ``layer`` row from features and measured figures (energy = power x latency)."""
     row = {c: f.to_dict().get(c, "") for c in COLUMNS}
     row.update(network=network, family=family, kind="layer", module_calls=0, functional_ops=0,
-               functional_bytes=0.0, functional_macs=0.0, latency_s=float(latency_s), power_w=float(power_w),
+               functional_bytes=0.0, functional_macs=0.0, latency_s=float(latency_s),
+               latency_ci95_s=float(latency_ci95_s), power_w=float(power_w),
                net_power_w=float(net_power_w),
                energy_j=float(power_w) * float(latency_s) if _finite(power_w) and _finite(latency_s) else math.nan)
     for c in ("macs", "flops", "bytes_in", "bytes_params", "bytes_out"):
@@ -65,7 +66,8 @@ def layer_row(f: LayerFeatures, network: str, family: str, latency_s: float = ma
     return row
 
 
-def network_row(nf: NetworkFeatures, network: str, family: str, kind: str, latency_s: float) -> Dict[str, Any]:
+def network_row(nf: NetworkFeatures, network: str, family: str, kind: str, latency_s: float,
+                latency_ci95_s: float = math.nan) -> Dict[str, Any]:
     """An ``unattributed`` or ``model`` row of one network."""
     row: Dict[str, Any] = {c: "" for c in COLUMNS}
     row.update(network=network, family=family, kind=kind, label=f"({kind})", op="", backend_key="",
@@ -73,7 +75,8 @@ def network_row(nf: NetworkFeatures, network: str, family: str, kind: str, laten
                in_shape=[], out_shape=[], kernel=[], stride=[], padding=[], dilation=[], in_channels=0,
                out_channels=0, groups=1, params=0, elem_bytes=0, module_calls=nf.module_calls,
                functional_ops=nf.functional_ops, functional_bytes=float(nf.functional_bytes),
-               functional_macs=float(nf.functional_macs), latency_s=float(latency_s), power_w=math.nan,
+               functional_macs=float(nf.functional_macs), latency_s=float(latency_s),
+               latency_ci95_s=float(latency_ci95_s), power_w=math.nan,
                net_power_w=math.nan, energy_j=math.nan)
     for c in ("macs", "flops", "bytes_in", "bytes_params", "bytes_out"):
         row[c] = 0.0
@@ -204,18 +207,18 @@ def from_reports(reports: Sequence[Report], families: Optional[Dict[str, str]] =
         fam = (families or {}).get(name, name)
         idle = rep.meta.get("idle_power_w")
         for rec in rep.records:
-            if rec.kind != "layer" or rec.status != "ok":
+            if rec.kind != "layer" or rec.status not in MEASURED:
                 continue
             f = nf.layer(rec.layer)
             lat = rec.latency_ms * 1e-3
             rows.append(layer_row(f, name, fam, lat, rec.avg_power_w,
-                                  rec.net_power_w if idle is not None else math.nan))
+                                  rec.net_power_w if idle is not None else math.nan, rec.latency_ci95_ms * 1e-3))
         for kind, label in (("unattributed", "(unattributed)"), ("model", "(model)")):
             try:
-                lat = rep.record(label).latency_ms * 1e-3
+                rec = rep.record(label)
             except KeyError:
                 continue
-            rows.append(network_row(nf, name, fam, kind, lat))
+            rows.append(network_row(nf, name, fam, kind, rec.latency_ms * 1e-3, rec.latency_ci95_ms * 1e-3))
     return Dataset(rows, device)
 
 

@@ -195,6 +195,7 @@ def _row(label: str, module: str, call: Optional[int], kind: str, type_: str, pa
                     rounds=rounds, repeats=rounds * k, window_s=nan, total_time_s=nan,
                     energy_total_j=nan, latency_ms=med * 1e3, latency_ci95_ms=ci * 1e3,
                     energy_per_inference_mj=nan, net_energy_per_inference_mj=nan, ci95_mj=nan, ci95_pct=nan,
+                    net_energy_upper_mj=nan,
                     avg_power_w=nan, net_power_w=nan, idle_power_w=nan, num_samples=0, energy_pct=nan,
                     inplace=False, status="ok", error="",
                     note=note or f"median over {rounds} rounds of the fastest of {k} calls in the running model "

@@ -62,6 +62,8 @@ class Predictor:
         if "latency_s" not in self.models:
             raise ValueError(f"the dataset has fewer than {MIN_ROWS} layers with a latency: nothing to train on")
         self.glue = fit_glue(data)
+        idle = [r["power_w"] - r["net_power_w"] for r in rows if _finite(r["power_w"]) and _finite(r["net_power_w"])]
+        self.idle_power_w = float(np.median(idle)) if idle else math.nan
         self.training = {"networks": data.networks, "families": data.families, "layers": len(rows),
                          "groups": {t: {g: m.n for g, m in ms.items()} for t, ms in self.models.items()},
                          "fitted_unix_s": time.time()}
@@ -105,7 +107,8 @@ class Predictor:
     def to_dict(self) -> Dict[str, Any]:
         return {"format": FORMAT, "device": self.device, "targets": TARGETS,
                 "models": {t: {g: m.to_dict() for g, m in ms.items()} for t, ms in self.models.items()},
-                "glue": self.glue.to_dict(), "training": self.training}
+                "glue": self.glue.to_dict(), "training": self.training,
+                "idle_power_w": self.idle_power_w if math.isfinite(self.idle_power_w) else None}
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "Predictor":
@@ -118,6 +121,8 @@ class Predictor:
                         for g, m in ms.items()} for t, ms in d["models"].items()}
         p.glue = GlueModel.from_dict(d["glue"])
         p.training = d.get("training", {})
+        idle = d.get("idle_power_w")
+        p.idle_power_w = float(idle) if idle is not None else math.nan
         return p
 
     def save(self, path: str) -> str:

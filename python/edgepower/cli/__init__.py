@@ -11,6 +11,7 @@ from typing import List, Optional
 from ..sensors import SensorError
 from . import accuracy as _accuracy
 from . import edgeprofiler as _edgeprofiler
+from . import predict as _predict
 from . import profile as _profile
 
 EPILOG = "Every timestamp is CLOCK_MONOTONIC; energies are trapezoid integrals of the samples."
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _profile.add_parser(sub)
     _edgeprofiler.add_parser(sub)
     _accuracy.add_parser(sub)
+    _predict.add_parsers(sub)
     return parser
 
 

@@ -8,6 +8,7 @@ cd "$EDGEPOWER_ROOT"
 
 echo "== C++ tests (GoogleTest) =="
 cmake -S . -B build/tests -G Ninja -DEDGEPOWER_BUILD_TESTS=ON -DEDGEPOWER_BUILD_PYTHON=OFF \
+  -DPython_EXECUTABLE="$EDGEPOWER_PY" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/tests -j "$(nproc)"
 ctest --test-dir build/tests --output-on-failure -j 2

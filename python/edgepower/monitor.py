@@ -315,6 +315,11 @@ class PowerMonitor:
         state = "running" if self.running else "stopped"
         return f"<PowerMonitor sensor={self.info.kind!r} rate_hz={self.rate_hz:g} {state} samples={len(self.sampler)}>"
 
+    def _repr_html_(self) -> str:
+        from .export.html import monitor_html
+
+        return monitor_html(self)
+
 
 class CompensatedMonitor(PowerMonitor):
     """A :class:`PowerMonitor` whose window energies (and idle baseline) use a sensor-aware

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 from ..sensors import SensorError
 from . import accuracy as _accuracy
+from . import compare as _compare
 from . import edgeprofiler as _edgeprofiler
 from . import profile as _profile
 
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _profile.add_parser(sub)
     _edgeprofiler.add_parser(sub)
     _accuracy.add_parser(sub)
+    _compare.add_parser(sub)
     return parser
 
 

@@ -168,3 +168,16 @@ def test_cli_distilbert_int8_writes_the_harness_csv(tmp_path, capsys, one_torch_
     assert d["module"][0] == "distilbert.embeddings" and d["module"][1] == "distilbert.transformer.layer.0"
     meta = json.loads((out / "report.json").read_text())["meta"]
     assert meta["dtype"] == "int8" and meta["input_dtypes"] == ["int64", "int64"]
+
+
+def test_distilbert_labels_in_situ(small_distilbert, one_torch_thread):
+    # In situ, the per-forward marks carry the labels too (EdgeProfiler export, samples).
+    ids = torch.randint(0, 100, (2, 8))
+    report = profile_layers(small_distilbert, ids, layers="distilbert", mode="in-situ",
+                            **dict(FAST, repeats=4))
+    labels = [r["layer"] for r in report.layer_rows]
+    assert labels == ["embeddings", "transformer_block_0", "transformer_block_1", "pre_classifier", "classifier"]
+    assert report.cycles["labels"] == labels
+    assert list(report.edgeprofiler_windows()["windows"]) == labels
+    assert set(report.samples_to_pandas()["layer"]) <= set(labels) | {"(model)"}
+

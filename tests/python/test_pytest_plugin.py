@@ -288,3 +288,20 @@ def test_entry_point_is_declared_and_installed_as_edgepower():
     import edgepower.pytest_plugin as plugin
 
     assert ep.load() is plugin
+
+
+def test_the_example_file_runs(pytester):
+    # examples/test_energy_example.py against a synthetic 5 W source: the body budgets hold
+    # (5 W < 300 W; about 0.2 s x 5 W << 50 J), and constant power has no energy above idle, so
+    # the per-layer budgets hold too. Without a sensor that measures, everything skips.
+    with open(os.path.join(ROOT, "examples", "test_energy_example.py")) as f:
+        pytester.makepyfile(test_energy_example=f.read())
+    base = pytester.path / "energy-baseline.json"
+    result = run(pytester, "--edgepower-sensor", "constant:5", "--edgepower-baseline", str(base),
+                 "--edgepower-update-baseline")
+    result.assert_outcomes(passed=3)
+    entries = json.loads(base.read_text())["tests"]
+    assert entries["test_energy_example.py::test_layer_energy"]["kind"] == "report"
+    assert entries["test_energy_example.py::test_inference_energy"]["kind"] == "measurement"
+    result = run(pytester, "--edgepower-sensor", "cpu-estimate")
+    result.assert_outcomes(skipped=3)

@@ -11,6 +11,7 @@ import html
 from typing import Any, List
 
 from .common import ESTIMATE_NOTE, finite
+from .console import closure_lines, net_text
 
 _TABLE = "border-collapse:collapse;font-size:12px;font-family:monospace"
 _TD = "padding:1px 8px;text-align:right;border-bottom:1px solid #eee"
@@ -73,8 +74,9 @@ def provenance_line(report) -> str:
 
 def report_html(report) -> str:
     """The curated table of a report: per row layer, type, latency, gross and net energy per
-    inference with 95 % CIs, share of the model's energy with an inline bar; the provenance line
-    and the closure above and below; a notice when the figures are estimates."""
+    inference with 95 % CIs (``< bound`` where the CI includes zero, as the console prints it),
+    share of the model's energy with an inline bar; the provenance line and the closure above and
+    below; a notice when the figures are estimates."""
     rows = report.rows
     has_net = any(finite(r["net_energy_per_inference_mj"]) for r in rows)
     key = "net_energy_per_inference_mj" if has_net else "energy_per_inference_mj"
@@ -93,14 +95,18 @@ def report_html(report) -> str:
             out.append(_row([_e(r["layer"]), _e(r["type"]), f"FAILED: {_e(r['error'])}", "", "", "", ""], 3, style))
             continue
         bar = _bar(r[key], scale, "#2f6690") if r["kind"] in ("layer", "unattributed") else ""
+        net = _pm(r[key], r["ci95_mj"], ".4f")
+        if has_net and r["status"] in ("not resolved", "below idle"):
+            # as the console prints it: a bound, never a signed number the CI cannot support
+            net, bar = _e(net_text(r)), ""
         out.append(_row([_e(r["layer"]), _e(r["type"]), _pm(r["latency_ms"], r["latency_ci95_ms"], ".4f"),
-                         _f(r["energy_per_inference_mj"], ".4f"), _pm(r[key], r["ci95_mj"], ".4f"),
-                         _f(r["energy_pct"], ".1f"), bar], 2, style))
+                         _f(r["energy_per_inference_mj"], ".4f"), net, _f(r["energy_pct"], ".1f"), bar], 2, style))
     out.append("</table>")
     c = report.closure
+    extra = " ".join(closure_lines(report.closure_ci)) if hasattr(report, "closure_ci") else ""
     out.append(f'<div style="font-size:12px;color:#555">closure (sum of layers / whole model): net energy '
                f'{_f(c["net_energy"], ".3f")}, gross energy {_f(c["gross_energy"], ".3f")}, latency '
-               f'{_f(c["latency"], ".3f")}. All columns: <code>report.to_pandas()</code>.</div>')
+               f'{_f(c["latency"], ".3f")}. {_e(extra)} All columns: <code>report.to_pandas()</code>.</div>')
     return "\n".join(out)
 
 

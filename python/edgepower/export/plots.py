@@ -37,13 +37,35 @@ def _figure(width: float, height: float):
     return fig
 
 
+def _net_bars(rows: List[Any]) -> Any:
+    """(values to draw, CI to draw, hatched mask, note): resolved rows as measured; rows whose
+    CI includes zero as a hatched bar up to their bound (no error bar); rows below idle not
+    drawn. No bar is ever negative."""
+    status = np.array([r["status"] for r in rows], dtype=object)
+    net = np.array([r["net_energy_per_inference_mj"] for r in rows], dtype=float)
+    ci = np.array([r["ci95_mj"] for r in rows], dtype=float)
+    upper = np.array([r["net_energy_upper_mj"] for r in rows], dtype=float)
+    hatched = status == "not resolved"
+    hidden = (status == "below idle") | (net < 0)
+    values = np.where(hatched, upper, np.where(hidden, np.nan, net))
+    errs = np.where(hatched | hidden, 0.0, np.nan_to_num(ci))
+    notes = []
+    if hatched.any():
+        notes.append(f"hatched: {int(hatched.sum())} row(s) not resolved (95% CI includes zero), drawn up to their bound")
+    if hidden.any():
+        notes.append(f"not drawn: {int(hidden.sum())} row(s) below the idle baseline")
+    return values, errs, hatched, "; ".join(notes)
+
+
 def _data(report) -> Dict[str, Any]:
     rows = report.layer_rows + [r for r in report.rows if r["kind"] == "unattributed"]
     net = np.array([r["net_energy_per_inference_mj"] for r in rows], dtype=float)
+    net_draw, net_err, hatched, note = _net_bars(rows)
     tag = " (ESTIMATED)" if report.estimated else ""
     dtype = report.meta.get("dtype")
     return {
-        "labels": [r["layer"] for r in rows], "net": net,
+        "labels": [r["layer"] for r in rows], "net": net, "net_draw": net_draw, "net_err": net_err,
+        "hatched": hatched, "note": note,
         "gross": np.array([r["energy_per_inference_mj"] for r in rows], dtype=float),
         "ci": np.array([r["ci95_mj"] for r in rows], dtype=float),
         "lat": np.array([r["latency_ms"] for r in rows], dtype=float),
@@ -55,17 +77,26 @@ def _data(report) -> Dict[str, Any]:
     }
 
 
+def _hatch(bars, mask) -> None:
+    for bar, h in zip(bars, mask):
+        if h:
+            bar.set_hatch("///")
+            bar.set_facecolor("white")
+            bar.set_edgecolor("#2f6690")
+
+
 def energy_figure(report):
     """Net energy per inference with its 95 % CI, gross beside it, per layer (a matplotlib
-    Figure)."""
+    Figure); rows not resolved hatched up to their bound, rows below idle not drawn."""
     d = _data(report)
     x = d["x"]
     fig = _figure(10, d["height"])
     ax = fig.add_subplot(1, 1, 1)
     if d["has_net"]:
         ax.barh(x - 0.2, d["gross"], height=0.4, color="#c6d4e1", label="gross")
-        ax.barh(x + 0.2, d["net"], height=0.4, xerr=np.nan_to_num(d["ci"]), color="#2f6690", capsize=2,
-                label="net (above idle), 95% CI")
+        bars = ax.barh(x + 0.2, d["net_draw"], height=0.4, xerr=d["net_err"], color="#2f6690", capsize=2,
+                       label="net (above idle), 95% CI")
+        _hatch(bars, d["hatched"])
     else:
         ax.barh(x, d["gross"], xerr=np.nan_to_num(d["ci"]), color="#2f6690", capsize=2, label="gross, 95% CI")
     ax.set_yticks(x)
@@ -75,6 +106,8 @@ def energy_figure(report):
     ax.set_title(d["title"], fontsize=9)
     ax.axvline(0, color="black", linewidth=0.5)
     ax.legend(fontsize=8)
+    if d["has_net"] and d["note"]:
+        fig.text(0.01, 0.005, d["note"], fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -83,18 +116,28 @@ def energy_latency_figure(report):
     """Energy (net, else gross) beside latency per layer, both with 95 % CIs (a matplotlib
     Figure)."""
     d = _data(report)
-    x = d["x"]
+    x, labels, lat = d["x"], d["labels"], d["lat"]
     fig = _figure(12, d["height"])
     ax1 = fig.add_subplot(1, 2, 1)
     ax2 = fig.add_subplot(1, 2, 2, sharey=ax1)
-    energy = d["net"] if d["has_net"] else d["gross"]
-    ax1.barh(x, energy, xerr=np.nan_to_num(d["ci"]), color="#2f6690", capsize=2)
-    ax1.set_xlabel(f"{'net ' if d['has_net'] else ''}energy per inference (mJ)")
+    has_net = d["has_net"]
+    energy, energy_err = (d["net_draw"], d["net_err"]) if has_net else (d["gross"], np.nan_to_num(d["ci"]))
+    bars = ax1.barh(x, energy, xerr=energy_err, color="#2f6690", capsize=2)
+    _hatch(bars, d["hatched"] if has_net else np.zeros(len(labels), dtype=bool))
+    ax1.set_xlabel(f"{'net ' if has_net else ''}energy per inference (mJ)")
     ax1.set_yticks(x)
-    ax1.set_yticklabels(d["labels"], fontsize=8)
+    ax1.set_yticklabels(labels, fontsize=8)
     ax1.invert_yaxis()
-    ax2.barh(x, d["lat"], xerr=np.nan_to_num(d["lat_ci"]), color="#d9822b", capsize=2)
+    negative_lat = lat < 0  # (unattributed) when the layers in isolation take longer than the model
+    ax2.barh(x, np.where(negative_lat, np.nan, lat), xerr=np.where(negative_lat, 0.0, np.nan_to_num(d["lat_ci"])),
+             color="#d9822b", capsize=2)
     ax2.set_xlabel("latency per inference (ms)")
+    notes = [d["note"]] if has_net and d["note"] else []
+    if negative_lat.any():
+        notes.append(f"not drawn: negative latency of {', '.join(np.array(labels)[negative_lat])} (the layers in "
+                     "isolation take longer than the whole model)")
+    if notes:
+        fig.text(0.01, 0.005, "; ".join(notes), fontsize=7)
     ax2.tick_params(labelleft=False)
     fig.suptitle(d["title"], fontsize=9)
     fig.tight_layout()

@@ -49,8 +49,8 @@ from .labels import preset_labels, relabel
 from .options import InSituOptions, ProfileOptions
 from .presets import select_layers
 from .progress import ProgressBar
-from .rows import build_rows
-from .run import Outcome, Progress, Run, provenance
+from .rows import build_rows, closure_stats
+from .run import Outcome, Progress, Run, idle_drift_warnings, provenance
 
 
 class LayerProfiler:
@@ -208,6 +208,7 @@ class LayerProfiler:
             run.prepare()
             run.start()
             recorded = measure_in_situ(run) if in_situ else measure_isolation(run, self.before_window)
+            run.idle_after()
         finally:
             run.finish()
         self._emit(Progress("done", 1, 1))
@@ -229,7 +230,11 @@ class LayerProfiler:
                           monitor.info.kind, bool(monitor.info.estimated), run.model)
         if outcome.annotate is not None:
             outcome.annotate(rows)
+        for w in idle_drift_warnings(run, rows):
+            run.warn(w)
         meta = provenance(run, outcome.method)
+        meta["closure"] = closure_stats(run.sites, outcome.windows, run.idle_power_w, run.options.rounds)
+        # Labels last: the figures above match windows to call sites by their module paths.
         labels = preset_labels(run.model, run.layers_spec)
         relabel(rows, outcome.windows, outcome.cycles, labels)
         if labels:

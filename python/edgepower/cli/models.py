@@ -16,7 +16,8 @@ from typing import Any, Dict, Tuple
 _VGG = re.compile(r"^vgg(11|13|16|19)(_bn)?$")
 
 
-def _need(module: str, what: str):
+def need(module: str, what: str):
+    """The module ``module``, or a ValueError saying that ``what`` needs it and how to install it."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -25,17 +26,17 @@ def _need(module: str, what: str):
 
 def build_model(spec: str, batch_size: int, image_size: int, seq_len: int) -> Tuple[Any, tuple, Dict[str, Any], str, str]:
     """(model, args, kwargs, description, default layer preset) for a MODEL argument."""
-    torch = _need("torch", "edgepower profile")
+    torch = need("torch", "edgepower profile")
     name = spec.strip()
     if _VGG.match(name.lower()):
-        tv = _need("torchvision", f"model {name}")
+        tv = need("torchvision", f"model {name}")
         if image_size < 32:
             raise ValueError(f"--image-size must be >= 32 for VGG (five 2x2 poolings), got {image_size}")
         model = getattr(tv.models, name.lower())(weights=None)
         x = torch.randn(batch_size, 3, image_size, image_size)
         return model, (x,), {}, f"torchvision {name.lower()} (weights=None)", "vgg"
     if name.lower() == "distilbert":
-        tf = _need("transformers", "model distilbert")
+        tf = need("transformers", "model distilbert")
         config = tf.DistilBertConfig()
         if seq_len < 1 or seq_len > config.max_position_embeddings:
             raise ValueError(f"--seq-len must be 1 to {config.max_position_embeddings}, got {seq_len}")
@@ -112,4 +113,4 @@ def prepare_model(model: Any, args: tuple, kwargs: Dict[str, Any], device: str,
     return model, args, kwargs, device
 
 
-__all__ = ["build_model", "prepare_model"]
+__all__ = ["build_model", "need", "prepare_model"]

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from .models import build_model, prepare_model
+from .models import build_model, need, prepare_model
 
 DESCRIPTION = """\
 Profile the energy and latency of each layer of a model: capture each layer's inputs in one
@@ -157,7 +157,7 @@ def cmd_profile(args) -> int:
 
         sensor_model = model_for(sensor.info)  # ValueError (exit 2) when the sensor has no known model
         monitor = CompensatedMonitor(sensor, sensor_model, args.estimator, rate_hz=args.rate)
-    torch = _need("torch", "edgepower profile (install the torch build for your device: see the README)")
+    torch = need("torch", "edgepower profile (install the torch build for your device: see the README)")
     torch.manual_seed(args.seed)
     model, margs, mkwargs, what, preset = build_model(args.model, batch, args.image_size, args.seq_len)
     model, margs, mkwargs, device = prepare_model(model, margs, mkwargs, args.device, args.dtype)

@@ -320,6 +320,11 @@ class PowerMonitor:
         state = "running" if self.running else "stopped"
         return f"<PowerMonitor sensor={self.info.kind!r} rate_hz={self.rate_hz:g} {state} samples={len(self.sampler)}>"
 
+    def _repr_html_(self) -> str:
+        from .export.html import monitor_html
+
+        return monitor_html(self)
+
 
 def _warn_about_readings(st: Dict[str, object]) -> None:
     """Warns about readings the sampler flagged: negative power and counter resets, per rail."""

@@ -357,7 +357,7 @@ def measure_op_calls(calls: Sequence[Any], monitor: Any, *, rounds: int = 3, tar
     """
     import torch
 
-    from .runners import PythonLoop, choose_runner
+    from .runners import PythonLoop, choose_runner, tensor_leaves
 
     if not monitor.running:
         raise ValueError("measure_op_calls needs a running PowerMonitor (the one the profile used)")
@@ -376,12 +376,8 @@ def measure_op_calls(calls: Sequence[Any], monitor: Any, *, rounds: int = 3, tar
                 fn = (lambda c=c: (c.restore(), c.run())) if c.inplace else c.run
                 lat = _latency_estimate(fn)
                 a, k = c.work()
-                from .runners import tensor_leaves
-
                 loop, choice = choose_runner(c.as_module(), tensor_leaves(a, k), {}, lat, native=native,
-                                             inplace=bool(c.inplace))
-                if choice.name == "python":
-                    loop = PythonLoop(fn)  # the call itself, not through the wrapper module
+                                             inplace=bool(c.inplace), python_fn=fn)
                 loops[c.label], choices[c.label] = loop, choice
             rng = random.Random(seed)
             total, done = rounds * len(calls), 0

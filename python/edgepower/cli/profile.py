@@ -1,0 +1,284 @@
+"""``edgepower profile``: energy per layer of VGG11, DistilBERT or a model from a factory.
+
+Models are built with random weights: nothing is downloaded (the tool works offline), and the
+energy of a layer depends on its shapes and kernels far more than on its weight values.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import os
+import re
+import sys
+from typing import Any, Dict, Tuple
+
+
+_VGG = re.compile(r"^vgg(11|13|16|19)(_bn)?$")
+
+DESCRIPTION = """\
+Profile the energy and latency of each layer of a model: capture each layer's inputs in one
+forward, run each layer alone in repeated windows while a sensor is sampled, subtract the idle
+baseline, and write CSVs, charts and a JSON report with full provenance.
+
+MODEL is one of:
+  vgg11 (also vgg13, vgg16, vgg19, vgg11_bn, ...)  torchvision VGG, input BATCHx3xSIZExSIZE
+  distilbert                                       Hugging Face DistilBERT for sequence
+                                                   classification, random token ids and an
+                                                   attention_mask of ones
+  module.path:factory                              your own: factory() (or factory(batch_size=N))
+                                                   returns (model, inputs) where inputs is a
+                                                   tensor, a tuple of args or a dict of kwargs,
+                                                   or (model, args, kwargs)
+
+Models are built with random weights: nothing is downloaded.
+"""
+
+EXAMPLES = """\
+examples:
+  edgepower profile vgg11 --out vgg11-profile
+  edgepower profile distilbert --batch-size 16 --repeats 100 --sensor jetson-hwmon
+  edgepower profile mymodels:make_resnet --sensor nvml --device cuda
+"""
+
+
+def _repeats(text: str):
+    if text == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--repeats must be 'auto' or a positive integer, got {text!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"--repeats must be a positive number of calls per window, got {n}")
+    return n
+
+
+def add_parser(sub) -> None:
+    """Adds the ``profile`` subcommand to the CLI's subparsers."""
+    p = sub.add_parser("profile", help="energy and latency per layer of a model (random weights)",
+                       description=DESCRIPTION, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="vgg11 | distilbert | module.path:factory")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default: 1 for VGG, 16 for DistilBERT)")
+    p.add_argument("--repeats", type=_repeats, default="auto",
+                   help="calls per window: 'auto' (adaptive, the default) or a fixed N, e.g. 100")
+    p.add_argument("--sensor", default="auto", help="sensor spec (default: auto; see `edgepower sensors`)")
+    p.add_argument("--estimator", choices=("plain", "auto"), default="plain",
+                   help="window energy: plain trapezoid (default), or auto = the sensor-aware estimator of "
+                        "docs/accuracy.md (lag compensation for INA3221, whole counter steps for nvml/rapl "
+                        "counters), from the sensor's own model")
+    p.add_argument("--rate", type=float, default=1000.0, help="sampling rate in Hz (default 1000)")
+    p.add_argument("--out", default="edgepower-profile", help="directory for the CSVs, PNGs and JSON "
+                                                              "(default: ./edgepower-profile)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds in shuffled order (default 3)")
+    p.add_argument("--min-window", type=float, default=0.2, help="shortest adaptive window in s (default 0.2)")
+    p.add_argument("--warmup", type=int, default=2, help="calls before each window (default 2)")
+    p.add_argument("--idle", type=float, default=1.0, help="seconds of idle baseline before profiling (default 1)")
+    p.add_argument("--idle-power", type=float, default=None, help="known idle power in W (skips the baseline)")
+    p.add_argument("--image-size", type=int, default=224, help="VGG input height and width (default 224)")
+    p.add_argument("--seq-len", type=int, default=128, help="DistilBERT sequence length (default 128)")
+    p.add_argument("--layers", default=None,
+                   help="comma-separated module names, or a preset: auto, leaves, vgg, distilbert "
+                        "(default: the model's preset, leaf modules for factories)")
+    p.add_argument("--depth", type=int, default=None, help="profile the modules this many levels down instead")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the inputs, weights and order (default 0)")
+    p.add_argument("--mode", choices=("isolation", "in-situ"), default="isolation",
+                   help="isolation: each layer alone in repeated windows (default); in-situ: the whole model "
+                        "repeatedly, samples attributed to the layer running")
+    p.add_argument("--sync-layers", action="store_true",
+                   help="in-situ on CUDA: synchronise the device at every layer edge (default: CUDA events)")
+    p.add_argument("--max-round", type=float, default=5.0, help="in-situ: longest round in s (default 5)")
+    p.add_argument("--edgeprofiler-out", metavar="DIR", default=None,
+                   help="also write the measurements in EdgeProfiler's raw layout into DIR")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_profile)
+
+
+def _need(module: str, what: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ValueError(f"{what} needs the {module} package ({exc}); install it with `pip install {module}`") from None
+
+
+def build_model(spec: str, batch_size: int, image_size: int, seq_len: int) -> Tuple[Any, tuple, Dict[str, Any], str, str]:
+    """(model, args, kwargs, description, default layer preset) for a MODEL argument."""
+    torch = _need("torch", "edgepower profile")
+    name = spec.strip()
+    if _VGG.match(name.lower()):
+        tv = _need("torchvision", f"model {name}")
+        if image_size < 32:
+            raise ValueError(f"--image-size must be >= 32 for VGG (five 2x2 poolings), got {image_size}")
+        model = getattr(tv.models, name.lower())(weights=None)
+        x = torch.randn(batch_size, 3, image_size, image_size)
+        return model, (x,), {}, f"torchvision {name.lower()} (weights=None)", "vgg"
+    if name.lower() == "distilbert":
+        tf = _need("transformers", "model distilbert")
+        config = tf.DistilBertConfig()
+        if seq_len < 1 or seq_len > config.max_position_embeddings:
+            raise ValueError(f"--seq-len must be 1 to {config.max_position_embeddings}, got {seq_len}")
+        model = tf.DistilBertForSequenceClassification(config)
+        ids = torch.randint(0, config.vocab_size, (batch_size, seq_len))
+        mask = torch.ones(batch_size, seq_len, dtype=torch.long)
+        return (model, (ids,), {"attention_mask": mask},
+                "Hugging Face DistilBertForSequenceClassification(DistilBertConfig())", "distilbert")
+    if ":" in name:
+        mod_name, _, fn_name = name.partition(":")
+        if os.getcwd() not in sys.path:  # like `python -m`: models next to the user are importable
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(mod_name)
+        except ImportError as exc:
+            raise ValueError(f"cannot import {mod_name!r} for MODEL {name!r}: {exc}") from None
+        factory = getattr(module, fn_name, None)
+        if not callable(factory):
+            raise ValueError(f"{mod_name} has no callable {fn_name!r}; MODEL is module.path:factory")
+        try:
+            takes_batch = "batch_size" in inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            takes_batch = False
+        out = factory(batch_size=batch_size) if takes_batch else factory()
+        if not isinstance(out, tuple) or len(out) not in (2, 3):
+            raise ValueError(f"{name}() must return (model, inputs) or (model, args, kwargs), got "
+                             f"{type(out).__name__}")
+        model = out[0]
+        if len(out) == 3:
+            args, kwargs = tuple(out[1]), dict(out[2])
+        elif isinstance(out[1], dict):
+            args, kwargs = (), dict(out[1])
+        elif isinstance(out[1], (tuple, list)):
+            args, kwargs = tuple(out[1]), {}
+        else:
+            args, kwargs = (out[1],), {}
+        return model, args, kwargs, f"{name}()", None
+    raise ValueError(f"unknown MODEL {spec!r}: use vgg11 (or vgg13/16/19[_bn]), distilbert, or module.path:factory")
+
+
+def _to_device(obj: Any, device: Any) -> Any:
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(o, device) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    return obj
+
+
+class _Bar:
+    """A tqdm bar over the measured windows, labelled with the layer being measured."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, p) -> None:
+        if not self.enabled:
+            return
+        if p.stage == "idle" and p.done == 0:
+            print("measuring the idle baseline (keep the device idle)...", file=sys.stderr)
+        if p.stage != "measure":
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=p.total, unit="layer", file=sys.stderr, dynamic_ncols=True)
+        self.bar.n = p.done
+        if p.label:
+            self.bar.set_description(f"round {p.round + 1}/{p.rounds} {p.label}", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def cmd_profile(args) -> int:
+    """Runs ``edgepower profile``. Every argument is checked before the model is built."""
+    from .._native import core as _core
+    from ..profile import InSituOptions, LayerProfiler, ProfileOptions
+    from ..profile.presets import PRESETS
+    from ..sensors import create_sensor
+
+    batch = args.batch_size if args.batch_size is not None else (16 if args.model.lower() == "distilbert" else 1)
+    if batch < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch}")
+    options = ProfileOptions(mode=args.mode, repeats=args.repeats, min_window_s=args.min_window, rounds=args.rounds,
+                             warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
+                             in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round))
+    _core.Sampler.check_rate_hz(args.rate)
+    sensor = create_sensor(args.sensor)  # built once; an unavailable sensor fails before the model is built
+    monitor = None
+    if args.estimator != "plain":
+        from ..monitor import CompensatedMonitor
+        from ..sensors import model_for
+
+        sensor_model = model_for(sensor.info)  # ValueError (exit 2) when the sensor has no known model
+        monitor = CompensatedMonitor(sensor, sensor_model, args.estimator, rate_hz=args.rate)
+    torch = _need("torch", "edgepower profile (install the torch build for your device: see the README)")
+    torch.manual_seed(args.seed)
+    model, margs, mkwargs, what, preset = build_model(args.model, batch, args.image_size, args.seq_len)
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda, but torch sees no CUDA device (torch.cuda.is_available() is False)")
+    model = model.to(device)
+    margs, mkwargs = _to_device(margs, device), _to_device(mkwargs, device)
+    layers = args.layers
+    if layers is None:
+        layers = preset if args.depth is None else None
+    elif layers.strip() in PRESETS:
+        layers = layers.strip()
+    else:
+        layers = [s for s in (x.strip() for x in layers.split(",")) if s]
+    print(f"model: {what}, built with RANDOM weights (nothing is downloaded; per-layer energy depends on "
+          f"shapes, not weight values); batch {batch}, device {device}")
+    if monitor is not None:
+        print(f"estimator: {args.estimator} for {monitor.model.name}")
+    bar = _Bar(not args.no_progress)
+    prof = LayerProfiler(model, sensor=sensor, rate_hz=args.rate, layers=layers, depth=args.depth, monitor=monitor,
+                         options=options, progress=bar)
+    info = sensor.info
+    print(f"sensor: {info.kind} ({info.description})")
+    if info.estimated:
+        print("NOTE: no power sensor is available: every figure will be an ESTIMATE from a model of the device, "
+              "not a measurement.")
+    try:
+        report = prof.profile(*margs, **mkwargs)
+    except KeyboardInterrupt:
+        bar.close()
+        print("interrupted: nothing written (hooks removed, model modes restored)", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    _write_outputs(report, args)
+    return 0
+
+
+def _write_outputs(report: Any, args: Any) -> None:
+    paths = report.write(args.out)
+    print(report.summary())
+    print()
+    print(f"wrote to {args.out}:")
+    for key in ("layers_csv", "distilbert_csv", "samples_csv", "energy_png", "energy_latency_png", "json"):
+        print(f"  {os.path.basename(paths[key])}")
+    if args.edgeprofiler_out:
+        import warnings
+
+        from ..edgeprofiler import EdgeProfilerWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EdgeProfilerWarning)
+            ep = report.to_edgeprofiler(args.edgeprofiler_out)
+        print(f"wrote EdgeProfiler raw data to {args.edgeprofiler_out} (model folder {ep['model']}, {ep['cycles']} "
+              f"cycles, one a {ep['kind']}); map it with `edgepower edgeprofiler map {args.edgeprofiler_out} "
+              f"--model {ep['model']}`")
+        for w in caught:
+            print(f"warning: {w.message}")
+
+
+__all__ = ["add_parser", "build_model", "cmd_profile"]

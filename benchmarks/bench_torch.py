@@ -1,6 +1,10 @@
 """Benchmarks of the LibTorch component edgepower._torch, each figure beside its baseline from
 the same run:
 
+Times are taken on both the wall clock and the thread's CPU clock (``time.thread_time_ns``; one
+torch thread, so the work runs on the measuring thread): on a machine shared with other jobs the
+CPU clock does not count the time the thread waits for a core.
+
 1. op observer: cost per observed op (a TorchScript loop of ``aten::add`` on 1-element tensors,
    so no Python between the ops), observer on vs off, beside ``torch.profiler`` (CPU
    activities) on the same loop;
@@ -38,7 +42,8 @@ import numpy as np
 import torch
 
 import edgepower
-from edgepower import op_capture, op_rows, runners, torch_native
+from edgepower import torch_native
+from edgepower.profile import op_capture, op_isolation, op_rows, runners
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -72,9 +77,9 @@ def observer_cost(pairs: int, n_ops: int) -> Dict[str, Any]:
             elif mode == "torch.profiler":
                 prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
                 prof.__enter__()
-            t0 = time.perf_counter_ns()
+            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             _add_loop(a, b, n_ops)
-            t = time.perf_counter_ns() - t0
+            t, c = time.perf_counter_ns() - t0, time.thread_time_ns() - c0
             if obs is not None:
                 obs.stop()
                 st = obs.stamps()
@@ -82,18 +87,22 @@ def observer_cost(pairs: int, n_ops: int) -> Dict[str, Any]:
                 assert got >= n_ops, (got, n_ops)
             if prof is not None:
                 prof.__exit__(None, None, None)
-            return float(t)
+            return float(t), float(c)
 
         out: Dict[str, Any] = {"ops_per_run": n_ops}
         per_mode = {}
         for mode in ("observer", "observer-all", "torch.profiler"):
-            diffs, bases = [], []
+            res: Dict[str, List[float]] = {"wall": [], "cpu": [], "wall_base": [], "cpu_base": []}
             for i in range(pairs):
                 order = ("off", mode) if i % 2 == 0 else (mode, "off")
                 t = {m: run(m) for m in order}
-                diffs.append((t[mode] - t["off"]) / n_ops)
-                bases.append(t["off"] / n_ops)
-            per_mode[mode] = {"extra_ns_per_op": _median_iqr(diffs), "op_alone_ns": _median_iqr(bases)}
+                for j, clk in enumerate(("wall", "cpu")):
+                    res[clk].append((t[mode][j] - t["off"][j]) / n_ops)
+                    res[clk + "_base"].append(t["off"][j] / n_ops)
+            per_mode[mode] = {"extra_ns_per_op_wall": _median_iqr(res["wall"]),
+                              "extra_ns_per_op_cpu": _median_iqr(res["cpu"]),
+                              "op_alone_ns_wall": _median_iqr(res["wall_base"]),
+                              "op_alone_ns_cpu": _median_iqr(res["cpu_base"])}
         out["modes"] = per_mode
     return out
 
@@ -130,27 +139,30 @@ def forward_slowdown(models: Dict[str, Any], pairs: int, forwards: int) -> Dict[
                 o = torch_native.OpObserver(max_depth=-1) if on else None
                 if o is not None:
                     o.start()
-                t0 = time.perf_counter_ns()
+                t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
                 for _ in range(forwards):
                     model(*args, **kwargs)
-                t = (time.perf_counter_ns() - t0) / forwards
+                t, c = (time.perf_counter_ns() - t0) / forwards, (time.thread_time_ns() - c0) / forwards
                 if o is not None:
                     o.stop()
-                return float(t)
+                return float(t), float(c)
 
-            ratios, offs, ons = [], [], []
+            r: Dict[str, List[float]] = {k: [] for k in ("wall", "cpu", "off_wall", "on_wall", "off_cpu", "on_cpu")}
             for i in range(pairs):
                 if i % 2 == 0:
                     off, on = chunk(False), chunk(True)
                 else:
                     on, off = chunk(True), chunk(False)
-                ratios.append(on / off - 1.0)
-                offs.append(off)
-                ons.append(on)
+                for j, clk in enumerate(("wall", "cpu")):
+                    r[clk].append(on[j] / off[j] - 1.0)
+                    r["off_" + clk].append(off[j] / 1e6)
+                    r["on_" + clk].append(on[j] / 1e6)
         out[name] = {"ops_per_forward_outermost": ops_outer, "ops_per_forward_all_depths": ops_all,
-                     "slowdown": _median_iqr(ratios), "forward_ms_off": _median_iqr([v / 1e6 for v in offs]),
-                     "forward_ms_on": _median_iqr([v / 1e6 for v in ons]),
-                     "implied_ns_per_op": (statistics.median(ons) - statistics.median(offs)) / ops_all}
+                     "slowdown_wall": _median_iqr(r["wall"]), "slowdown_cpu": _median_iqr(r["cpu"]),
+                     "forward_ms_off_wall": _median_iqr(r["off_wall"]), "forward_ms_on_wall": _median_iqr(r["on_wall"]),
+                     "forward_ms_off_cpu": _median_iqr(r["off_cpu"]), "forward_ms_on_cpu": _median_iqr(r["on_cpu"]),
+                     "implied_ns_per_op_cpu": (statistics.median(r["on_cpu"]) - statistics.median(r["off_cpu"])) * 1e6
+                     / ops_all}
     return out
 
 
@@ -180,19 +192,24 @@ def loop_overhead(windows: int, window_s: float, cache: str) -> Dict[str, Any]:
         traced.save(spath)
         loops["native-torchscript"] = runners.NativeLoop(spath, "torchscript", [x])
         per: Dict[str, List[float]] = {k: [] for k in loops}
+        cpu: Dict[str, List[float]] = {k: [] for k in loops}
         with torch.inference_mode():
             for lp in loops.values():
                 lp.window(target // 4, 3)  # warm
             for i in range(windows):
                 names = list(loops) if i % 2 == 0 else list(reversed(loops))
                 for k in names:
+                    c0 = time.thread_time_ns()
                     w = loops[k].window(target, 3)
+                    cpu[k].append((time.thread_time_ns() - c0) / w.calls / 1e3)
                     per[k].append((w.t1_ns - w.t0_ns) / w.calls / 1e3)
         res = {k: _median_iqr(v) for k, v in per.items()}
+        res_cpu = {k: _median_iqr(v) for k, v in cpu.items()}
         for k in loops:
             if k != "python":
                 res[k]["saved_us_per_call"] = res["python"]["median"] - res[k]["median"]
-        out[name] = dict(per_call_us=res, **info)
+                res_cpu[k]["saved_us_per_call"] = res_cpu["python"]["median"] - res_cpu[k]["median"]
+        out[name] = dict(per_call_us=res, per_call_cpu_us=res_cpu, **info)
     return out
 
 
@@ -207,7 +224,7 @@ def _summary(rep: Any) -> Dict[str, Any]:
             "unattributed_share_before": rep.meta["ops"]["unattributed_latency_share_before"],
             "unattributed_share_after": rep.meta["ops"]["unattributed_latency_share"],
             "op_rows": len(ops), "op_latency_ms": sum(r["latency_ms"] for r in ops if math.isfinite(r["latency_ms"])),
-            "top_ops": [{k: r[k] for k in ("layer", "module", "latency_ms", "energy_per_inference_mj", "runner")}
+            "top_ops": [{k: r[k] for k in ("layer", "module", "latency_ms", "energy_per_inference_mj", "runner", "status")}
                         for r in ops_sorted[:8]],
             "runners": rep.meta["ops"].get("runners"), "compile_s": rep.meta["ops"].get("compile_s"),
             "sensor": rep.meta.get("sensor"), "estimated": rep.meta.get("estimated")}
@@ -218,7 +235,7 @@ def profiles(quick: bool, cache: str) -> Dict[str, Any]:
     import transformers as tf
 
     from edgepower.monitor import PowerMonitor
-    from edgepower.profiler import LayerProfiler
+    from edgepower.profile import LayerProfiler, select_layers
 
     torch.manual_seed(0)
     cfg = tf.DistilBertConfig()
@@ -233,7 +250,7 @@ def profiles(quick: bool, cache: str) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for name, (model, args, kwargs, layers) in specs.items():
         res: Dict[str, Any] = {}
-        calls = op_capture.capture_op_calls(model, args, kwargs, edgepower.presets.select_layers(model, layers))
+        calls = op_capture.capture_op_calls(model, args, kwargs, select_layers(model, layers))
         # In situ, with the observer stamping the ops.
         prof = LayerProfiler(model, sensor="auto", rate_hz=1000, layers=layers, mode="in-situ",
                              max_round_s=2.0 if quick else 5.0, **common)
@@ -247,7 +264,7 @@ def profiles(quick: bool, cache: str) -> Dict[str, Any]:
             prof = LayerProfiler(model, monitor=mon, layers=layers, **common)
             t0 = time.time()
             rep = prof.profile(*args, **kwargs)
-            rep2 = op_rows.profile_ops_isolated(rep, model, args, kwargs, mon, prof.layer_names, native="auto")
+            rep2 = op_isolation.profile_ops_isolated(rep, model, args, kwargs, mon, prof.layer_names, native="auto")
         res["isolation"] = _summary(rep2)
         res["isolation"]["wall_s"] = time.time() - t0
         out[name] = res
@@ -282,24 +299,28 @@ def main() -> int:
         print("op observer, cost per observed op (TorchScript loop of aten::add on 1-element tensors, "
               f"{oc['ops_per_run']} ops a run, median [IQR] of paired runs):")
         for mode, v in oc["modes"].items():
-            e, b = v["extra_ns_per_op"], v["op_alone_ns"]
-            print(f"  {mode:15s} +{e['median']:7.0f} ns/op [{e['p25']:.0f}..{e['p75']:.0f}]   op alone "
-                  f"{b['median']:6.0f} ns")
-        fs = forward_slowdown(_models(a.quick), pairs=6 if a.quick else 16, forwards=2 if a.quick else 3)
+            e, b = v["extra_ns_per_op_cpu"], v["op_alone_ns_cpu"]
+            ew, bw = v["extra_ns_per_op_wall"], v["op_alone_ns_wall"]
+            print(f"  {mode:15s} CPU +{e['median']:6.0f} ns/op [{e['p25']:.0f}..{e['p75']:.0f}] beside the op alone "
+                  f"{b['median']:5.0f} ns; wall +{ew['median']:6.0f} ns/op beside {bw['median']:5.0f} ns")
+        fs = forward_slowdown(_models(a.quick), pairs=6 if a.quick else 16, forwards=1 if a.quick else 2)
         res["forward_slowdown"] = fs
-        print("forward slow-down with the observer on (all depths), paired alternating chunks:")
+        print("forward slow-down with the observer on (all depths), paired alternating chunks, median [IQR] of the "
+              "pairs' ratios; CPU = the thread's CPU time, robust to other load:")
         for name, v in fs.items():
-            s = v["slowdown"]
-            print(f"  {name:10s} {v['forward_ms_off']['median']:8.2f} ms off, {v['forward_ms_on']['median']:8.2f} ms on: "
-                  f"{s['median'] * 100:+5.2f} % [IQR {s['p25'] * 100:+.2f}..{s['p75'] * 100:+.2f}] ({v['ops_per_forward_all_depths']} "
-                  f"ops/forward, {v['ops_per_forward_outermost']} outermost; {v['implied_ns_per_op']:.0f} ns/op implied)")
+            sc, sw = v["slowdown_cpu"], v["slowdown_wall"]
+            print(f"  {name:10s} CPU {v['forward_ms_off_cpu']['median']:8.2f} ms off, {v['forward_ms_on_cpu']['median']:8.2f} "
+                  f"ms on: {sc['median'] * 100:+5.2f} % [IQR {sc['p25'] * 100:+.2f}..{sc['p75'] * 100:+.2f}]; wall "
+                  f"{sw['median'] * 100:+5.2f} % [IQR {sw['p25'] * 100:+.2f}..{sw['p75'] * 100:+.2f}] "
+                  f"({v['ops_per_forward_all_depths']} ops/forward, {v['ops_per_forward_outermost']} outermost)")
         lo = loop_overhead(windows=5 if a.quick else 11, window_s=0.05 if a.quick else 0.1, cache=cache)
         res["loops"] = lo
         print(f"isolated-layer loops, time per call (median of alternating windows); Python loop overhead "
               f"(nn.Identity) {lo['python_overhead_us']:.2f} us -> native threshold {lo['threshold_us']:.0f} us:")
         for name in ("relu_1k", "linear_64x64", "layernorm_768"):
             v = lo[name]
-            parts = [f"{k} {p['median']:6.2f} us" for k, p in v["per_call_us"].items()]
+            parts = [f"{k} {p['median']:6.2f} us (CPU {v['per_call_cpu_us'][k]['median']:6.2f})"
+                     for k, p in v["per_call_us"].items()]
             comp = v.get("aoti", {})
             extra = (f"; AOTInductor {'cached' if comp.get('cached') else 'compiled in %.1f s (export %.1f s)' % (comp.get('compile_s', 0), comp.get('export_s', 0))}"
                      if comp else f"; AOTInductor failed: {v.get('aoti_error')}")

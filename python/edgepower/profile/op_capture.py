@@ -17,7 +17,7 @@ call, and wrapped in an ``nn.Module`` (:meth:`OpCall.as_module`: the tensors bec
 module's inputs, everything else is baked in) for ``torch.export`` and the native runner.
 
 Labels: ``<op>#<k>``, the k-th call of that op outside the layers in the forward, in
-execution order: the same labels :mod:`edgepower.op_rows` gives the op observer's stamps in
+execution order: the same labels :mod:`edgepower.profile.op_rows` gives the op observer's stamps in
 in-situ mode, so both modes name a residual add alike.
 """
 from __future__ import annotations
@@ -209,7 +209,7 @@ def capture_op_calls(model: Any, args: Sequence[Any], kwargs: Optional[Dict[str,
 
     obs = None
     if observe:
-        from . import torch_native
+        from .. import torch_native
 
         if torch_native.available():
             obs = torch_native.OpObserver(capacity_events=1 << 20, max_depth=1)

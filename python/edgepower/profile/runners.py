@@ -107,7 +107,7 @@ class NativeLoop:
     released while it runs."""
 
     def __init__(self, path: str, kind: str, inputs: Sequence[Any]):
-        from . import torch_native
+        from .. import torch_native
 
         torch_native.require()
         import torch
@@ -221,7 +221,7 @@ def package_key(module: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> str
         src = inspect.getsource(cls)
     except (OSError, TypeError):
         src = ""
-    from . import __version__
+    from .. import __version__
 
     h = hashlib.sha256()
     for part in (f"{cls.__module__}.{cls.__qualname__}", src, repr(module), _describe(tuple(args)),
@@ -345,7 +345,7 @@ def choose_runner(module: Any, args: Sequence[Any], kwargs: Dict[str, Any], late
         return python, RunnerChoice("python", "native=never")
     if inplace:
         return python, RunnerChoice("python", "changes its input in place: the Python loop restores it")
-    from . import torch_native
+    from .. import torch_native
 
     st = torch_native.available()
     if not st:

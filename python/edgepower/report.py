@@ -12,7 +12,8 @@ layer                          call site label: module name, ``name#k`` for the 
                                called several times, the module name for its total, ``(unattributed)``,
                                ``(model)``
 module, call                   qualified module name and call index (empty for totals and the model)
-kind                           ``layer``, ``module total``, ``unattributed`` or ``model``
+kind                           ``layer``, ``module total``, ``op`` (a torch op outside the layers, see
+                               profile/op_rows.py), ``unattributed`` or ``model``
 type, params                   module class and parameter count
 input_shapes                   shapes of the captured inputs, e.g. ``1x64x112x112``
 rounds, repeats                rounds measured, calls summed over rounds
@@ -31,6 +32,8 @@ energy_pct                     share of the whole model's net energy per inferen
 inplace                        the layer changes its input; restore copies were subtracted
 status, error, note            ``ok``/``failed``/``no data``/``no energy``, the error, remarks
 sensor, estimated              sensor kind, and whether it is a model estimate rather than a measurement
+runner                         the loop that ran an isolated row (``python``, ``native-aoti``,
+                               ``native-torchscript``, ``cuda-graph``; see profile/runners.py), when known
 =============================  ==========================================================================
 """
 from __future__ import annotations
@@ -103,6 +106,7 @@ class LayerRow:
     note: str
     sensor: str
     estimated: bool
+    runner: str = ""
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -117,7 +121,8 @@ class Window:
     """One measured window: a call site's repeated calls (isolation) or its share of a round's
     forwards (in situ).
 
-    ``kind``: ``layer``, ``restore`` (restore copies of an in-place layer) or ``model``. In-situ
+    ``kind``: ``layer``, ``restore`` (restore copies of an in-place layer), ``model`` or ``op``
+    (a torch op outside the layers, profile/op_rows.py); ``runner``: the loop that ran it. In-situ
     windows also have ``forwards``, ``num_updates`` (distinct sensor updates attributed) and
     ``mean_power_w``; isolation windows ``edge_gap_ms`` (largest sample gap at an edge) and
     ``retries``.
@@ -140,6 +145,7 @@ class Window:
     forwards: Optional[int] = None
     num_updates: Optional[int] = None
     mean_power_w: Optional[float] = None
+    runner: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)

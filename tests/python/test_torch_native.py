@@ -64,7 +64,8 @@ def test_a_build_for_another_torch_warns_and_falls_back(tmp_path):
     (tmp_path / torch_native.BUILD_INFO_NAME).write_text(json.dumps(rec))
     code = ("import warnings; warnings.simplefilter('always')\n"
             "import torch\n"
-            "from edgepower import torch_native, runners\n"
+            "from edgepower import torch_native\n"
+            "from edgepower.profile import runners\n"
             "s = torch_native.available()\n"
             "print('AVAILABLE', bool(s)); print('REASON', s.reason)\n"
             "print('LOADED', hasattr(torch.ops.edgepower, 'build_info'))\n"

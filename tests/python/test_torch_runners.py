@@ -1,4 +1,4 @@
-"""Isolated-layer loops (edgepower.runners): the choice and its reasons, the native runner's
+"""Isolated-layer loops (edgepower.profile.runners): the choice and its reasons, the native runner's
 repeats and stamps, GIL release, AOTInductor packages and their cache, the CUDA graph guard."""
 import math
 import threading
@@ -9,7 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the runners need torch")
 
-from edgepower import runners, torch_native  # noqa: E402
+from edgepower import torch_native  # noqa: E402
+from edgepower.profile import runners  # noqa: E402
 
 STATUS = torch_native.available()
 needs_native = pytest.mark.skipif(not STATUS, reason=f"edgepower._torch unavailable: {STATUS.reason}")

@@ -7,15 +7,17 @@ building) lands in ``(unattributed)``. :func:`capture_op_calls` runs one forward
 :class:`torch.overrides.TorchFunctionMode` and keeps every outermost torch call that returns
 a tensor while no selected layer is running, with its inputs cloned before the call and the
 enclosing module's name. With ``edgepower._torch`` available the op observer runs during that
-forward and names each call by the ATen op(s) it dispatched (``aten::add_``); otherwise by the
-Python function (``Tensor.__iadd__``).
+forward and names each call by the ATen op(s) it dispatched (``aten::add_``), and calls that
+dispatch none (``contiguous()`` of a contiguous tensor) are left to ``(unattributed)`` as the
+Python they are; without the observer calls are named by the Python function
+(``Tensor.__iadd__``).
 
 Each :class:`OpCall` can be called on its own (:meth:`OpCall.run`), restored after an in-place
 call, and wrapped in an ``nn.Module`` (:meth:`OpCall.as_module`: the tensors become the
 module's inputs, everything else is baked in) for ``torch.export`` and the native runner.
 
 Labels: ``<op>#<k>``, the k-th call of that op outside the layers in the forward, in
-execution order: the same labels :mod:`edgepower.op_rows` gives the op observer's stamps in
+execution order: the same labels :mod:`edgepower.profile.op_rows` gives the op observer's stamps in
 in-situ mode, so both modes name a residual add alike.
 """
 from __future__ import annotations
@@ -207,7 +209,7 @@ def capture_op_calls(model: Any, args: Sequence[Any], kwargs: Optional[Dict[str,
 
     obs = None
     if observe:
-        from . import torch_native
+        from .. import torch_native
 
         if torch_native.available():
             obs = torch_native.OpObserver(capacity_events=1 << 20, max_depth=1)
@@ -227,6 +229,8 @@ def capture_op_calls(model: Any, args: Sequence[Any], kwargs: Optional[Dict[str,
             if obs is not None:
                 st = obs.stamps(n0)
                 ops = [st.names[int(i)] for i, kk in zip(st.op, st.kind) if kk == 1]
+                if not ops:  # dispatched nothing (contiguous() of a contiguous tensor): Python only
+                    return out
             raw.append((func, ca, ck, state["stack"][-1], state["prev"], ops))
             return out
 

@@ -107,7 +107,7 @@ class NativeLoop:
     released while it runs."""
 
     def __init__(self, path: str, kind: str, inputs: Sequence[Any]):
-        from . import torch_native
+        from .. import torch_native
 
         torch_native.require()
         import torch
@@ -221,7 +221,7 @@ def package_key(module: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> str
         src = inspect.getsource(cls)
     except (OSError, TypeError):
         src = ""
-    from . import __version__
+    from .. import __version__
 
     h = hashlib.sha256()
     for part in (f"{cls.__module__}.{cls.__qualname__}", src, repr(module), _describe(tuple(args)),
@@ -290,6 +290,10 @@ class RunnerChoice:
     info: Dict[str, Any] = field(default_factory=dict)
 
 
+def _per_call_s(w: Window) -> float:
+    return (w.t1_ns - w.t0_ns) * 1e-9 / max(w.calls, 1)
+
+
 def _outputs_match(native: List[Any], eager: Any) -> Tuple[bool, str]:
     import torch
 
@@ -306,7 +310,8 @@ def _outputs_match(native: List[Any], eager: Any) -> Tuple[bool, str]:
 
 def choose_runner(module: Any, args: Sequence[Any], kwargs: Dict[str, Any], latency_s: float, *,
                   native: str = "auto", inplace: bool = False, tolerance: float = DEFAULT_TOLERANCE,
-                  directory: Optional[str] = None) -> Tuple[Any, RunnerChoice]:
+                  directory: Optional[str] = None, compare_s: float = 0.02,
+                  python_fn: Optional[Callable[[], Any]] = None) -> Tuple[Any, RunnerChoice]:
     """The loop for one layer call.
 
     Parameters
@@ -316,11 +321,15 @@ def choose_runner(module: Any, args: Sequence[Any], kwargs: Dict[str, Any], late
     latency_s : float
         The layer's latency per call measured in a Python warm-up (NaN: unknown).
     native : {"auto", "always", "never"}
-        ``auto``: native when ``edgepower._torch`` is available and the Python loop's
-        per-call overhead exceeds ``tolerance`` x ``latency_s``; ``always``: native whenever
-        it can be made; ``never``: the Python loop.
+        ``auto``: native when ``edgepower._torch`` is available, the Python loop's per-call
+        overhead exceeds ``tolerance`` x ``latency_s``, and the native loop's time per call,
+        measured beside the Python loop's in windows of ``compare_s``, is lower; ``always``:
+        native whenever it can be made; ``never``: the Python loop.
     inplace : bool
         The layer changes its inputs: the Python loop (which restores them) is used.
+    python_fn : callable, optional
+        What the Python loop calls (default ``module(*args, **kwargs)``), e.g. the bare
+        function of a captured op rather than a module wrapping it.
 
     Returns
     -------
@@ -330,13 +339,13 @@ def choose_runner(module: Any, args: Sequence[Any], kwargs: Dict[str, Any], late
 
     if native not in ("auto", "always", "never"):
         raise ValueError(f"native must be 'auto', 'always' or 'never', got {native!r}")
-    fn = (lambda: module(*args, **kwargs))
+    fn = python_fn or (lambda: module(*args, **kwargs))
     python = PythonLoop(fn)
     if native == "never":
         return python, RunnerChoice("python", "native=never")
     if inplace:
         return python, RunnerChoice("python", "changes its input in place: the Python loop restores it")
-    from . import torch_native
+    from .. import torch_native
 
     st = torch_native.available()
     if not st:
@@ -347,6 +356,7 @@ def choose_runner(module: Any, args: Sequence[Any], kwargs: Dict[str, Any], late
         return python, RunnerChoice("python", f"latency {latency_s * 1e6:.1f} us >= threshold {threshold * 1e6:.0f} us "
                                               f"(Python loop overhead {overhead * 1e6:.2f} us / {tolerance:.0%})")
     inputs = tensor_leaves(args, kwargs)
+    compare_s_ns = int(compare_s * 1e9)
     try:
         if isinstance(module, torch.jit.ScriptModule):
             directory = directory or cache_dir()
@@ -360,14 +370,25 @@ def choose_runner(module: Any, args: Sequence[Any], kwargs: Dict[str, Any], late
             loop = NativeLoop(path, "aoti", inputs)
         with torch.inference_mode():
             ok, why = _outputs_match(loop.run(), fn())
-        if not ok:
-            return python, RunnerChoice("python", f"native outputs do not match eager ({why})", info)
+            if not ok:
+                return python, RunnerChoice("python", f"native outputs do not match eager ({why})", info)
+            if native == "auto":
+                # Native must actually cost less per call than the Python loop (an AOTInductor
+                # call has its own fixed cost): a short window of each, best of three.
+                per = {}
+                for name, lp in (("python", python), ("native", loop)):
+                    per[name] = min(_per_call_s(lp.window(compare_s_ns, 3)) for _ in range(3))
+                info.update(python_per_call_s=per["python"], native_per_call_s=per["native"])
+                if not per["native"] < per["python"]:
+                    return python, RunnerChoice("python", f"native per call {per['native'] * 1e6:.2f} us is not below "
+                                                          f"the Python loop's {per['python'] * 1e6:.2f} us", info)
     except Exception as exc:  # export or compile failed: the Python loop, saying why
         msg = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         log.info("%s: no native runner (%s); using the Python loop", type(module).__name__, msg)
         return python, RunnerChoice("python", f"cannot be compiled natively ({msg})")
-    why = (f"latency {latency_s * 1e6:.1f} us < threshold {threshold * 1e6:.0f} us" if native == "auto"
-           else "native=always")
+    why = (f"latency {latency_s * 1e6:.1f} us < threshold {threshold * 1e6:.0f} us; native "
+           f"{info['native_per_call_s'] * 1e6:.2f} us per call vs Python {info['python_per_call_s'] * 1e6:.2f} us"
+           if native == "auto" else "native=always")
     if info.get("compile_s"):
         why += f"; compiled in {info['compile_s']:.1f} s"
     elif info.get("cached"):

@@ -57,6 +57,8 @@ def add_parsers(sub) -> None:
     q.add_argument("--batch-size", type=int, default=1, help="batch size (default 1)")
     q.add_argument("--image-size", type=int, default=224, help="image height and width (default 224)")
     q.add_argument("--seq-len", type=int, default=128, help="DistilBERT sequence length (default 128)")
+    q.add_argument("--device", default=None, help="with --engine-info: the board the engine runs on, as the "
+                   "predictor was trained (default: the predictor's EdgeProfiler default)")
     q.add_argument("--threads", type=int, default=None, help="torch threads (default: the predictor's)")
     q.add_argument("--no-strict-device", action="store_true",
                    help="predict even when this machine's device key differs from the predictor's (flagged)")
@@ -175,7 +177,8 @@ def cmd_predict(args) -> int:
 
     p = Predictor.load(args.predictor)
     if args.engine_info:
-        rows = ep.predict_engine_info(args.engine_info, p, args.output, strict_device=not args.no_strict_device)
+        rows = ep.predict_engine_info(args.engine_info, p, args.output, device=args.device or ep.DEFAULT_DEVICE,
+                                      strict_device=not args.no_strict_device)
         for r in rows:
             print(f"{r['layer_name'][:60]:<60} {r['layer_type']:<20} {r['runtime_prediction']:10.4f} ms "
                   f"{r['power_prediction'] / 1e6:8.3f} W")

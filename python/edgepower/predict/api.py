@@ -16,7 +16,7 @@ log = logging.getLogger("edgepower.predict")
 NOTE = "PREDICTED (no measurement)"
 
 
-def _load(predictor: Union[str, Predictor]) -> Predictor:
+def load_predictor(predictor: Union[str, Predictor]) -> Predictor:
     if isinstance(predictor, Predictor):
         return predictor
     if isinstance(predictor, str) or hasattr(predictor, "__fspath__"):
@@ -40,7 +40,7 @@ def _row(label: str, module: str, call: Optional[int], kind: str, type_: str, pa
 def predict_features(nf: NetworkFeatures, predictor: Union[str, Predictor], strict_device: bool = True,
                      name: Optional[str] = None) -> Report:
     """The predicted report of a network described by its features (see :func:`predict`)."""
-    p = _load(predictor)
+    p = load_predictor(predictor)
     diff = p.check_device(nf.device, strict=strict_device)
     rows = [layer_row(f, name or nf.model, "") for f in nf.layers]
     pred = p.predict_rows(rows)
@@ -117,9 +117,9 @@ def predict(model: Any, *inputs: Any, predictor: Union[str, Predictor], strict_d
     -------
     Report
     """
-    p = _load(predictor)
+    p = load_predictor(predictor)
     nf = extract(model, *inputs, **kwargs)
     return predict_features(nf, p, strict_device=strict_device, name=name)
 
 
-__all__ = ["NOTE", "predict", "predict_features"]
+__all__ = ["NOTE", "load_predictor", "predict", "predict_features"]

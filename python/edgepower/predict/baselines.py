@@ -93,7 +93,13 @@ def edgeprofiler_type(r: Dict[str, Any]) -> str:
     return ""
 
 
-def _pipeline(special: List[List[int]], is_log: bool, n_rows: int):
+#: Coordinate-descent iterations of the baseline's LassoCV. Theirs is sklearn's default (1000);
+#: on unscaled degree-3 features it never converges, and 1000 iterations x 100 alphas x 10
+#: folds take minutes per fit on a 2-core machine, so validation caps it (docs/predict.md).
+LASSO_MAX_ITER = 50
+
+
+def _pipeline(special: List[List[int]], is_log: bool, n_rows: int, max_iter: int = LASSO_MAX_ITER):
     try:
         from sklearn.linear_model import LassoCV
         from sklearn.pipeline import FeatureUnion, Pipeline
@@ -108,7 +114,7 @@ def _pipeline(special: List[List[int]], is_log: bool, n_rows: int):
         transformer = FeatureUnion([("regular", regular), ("special", FunctionTransformer(products))])
     else:
         transformer = regular
-    return Pipeline([("transformer", transformer), ("lasso", LassoCV(cv=min(10, n_rows)))])
+    return Pipeline([("transformer", transformer), ("lasso", LassoCV(cv=min(10, n_rows), max_iter=max_iter))])
 
 
 class EdgeProfilerBaseline:
@@ -119,6 +125,9 @@ class EdgeProfilerBaseline:
     Pooling windows are read correctly (their TensorRT reader takes the input size)."""
 
     name = "EdgeProfiler recipe"
+
+    def __init__(self, max_iter: int = LASSO_MAX_ITER):
+        self.max_iter = max_iter
 
     def fit(self, rows: Rows, target: str = "latency_s") -> "EdgeProfilerBaseline":
         from sklearn.exceptions import ConvergenceWarning
@@ -131,7 +140,7 @@ class EdgeProfilerBaseline:
                 continue
             X = np.array([feat(r) for r in sub], dtype=float)
             y = np.array([float(r[target]) for r in sub])
-            model = _pipeline(special, logs.get(target, logs["power"]), len(sub))
+            model = _pipeline(special, logs.get(target, logs["power"]), len(sub), self.max_iter)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -159,4 +168,4 @@ def safe(pred: np.ndarray, floor: float = 1e-9) -> np.ndarray:
     return np.where(np.isfinite(p) & (p > floor), p, floor) if not math.isnan(floor) else p
 
 
-__all__ = ["BASELINES", "EdgeProfilerBaseline", "MacsBaseline", "MeanBaseline", "edgeprofiler_type", "safe"]
+__all__ = ["BASELINES", "LASSO_MAX_ITER", "EdgeProfilerBaseline", "MacsBaseline", "MeanBaseline", "edgeprofiler_type", "safe"]

@@ -244,14 +244,19 @@ def raw_dataset(raw_dir: str, model: str, family: Optional[str] = None, device: 
 
 
 def predict_engine_info(src: Union[str, Dict[str, Any]], predictor: Any, output: Optional[str] = None,
+                        device: str = DEFAULT_DEVICE, power_mode: str = "",
                         strict_device: bool = True) -> List[Dict[str, Any]]:
     """Predictions for a TensorRT engine as EdgeProfiler's ``inference.py`` writes them:
     ``layer_name, layer_type, power_prediction`` (microwatts, idle excluded: their training
-    target), ``runtime_prediction`` (ms); written as CSV to ``output`` when given."""
-    from .api import _load as load_predictor
+    target), ``runtime_prediction`` (ms); written as CSV to ``output`` when given.
+
+    The engine info does not say which board the engine runs on: ``device`` and ``power_mode``
+    do, and must match the predictor's (a predictor trained on a CPU or on another board refuses,
+    unless ``strict_device=False``)."""
+    from .api import load_predictor
 
     p = load_predictor(predictor)
-    nf = engine_info_features(src, p.device.get("processor", DEFAULT_DEVICE), p.device.get("power_mode", ""))
+    nf = engine_info_features(src, device, power_mode)
     p.check_device(nf.device, strict=strict_device)
     rows = [layer_row(f, "engine", "") for f in nf.layers]
     pred = p.predict_rows(rows)

@@ -15,7 +15,7 @@ Training data for the latency model (no power sensor needed). The design against
   without hooks (the model keeps its fastest), then once and ``k`` times with the hooks (each
   layer keeps its fastest call): a call interrupted by the scheduler or slowed by another
   process's cache traffic is slower, never faster. Each figure is the median over ``rounds``
-  rounds (>= 15).
+  rounds (>= 15). Python's garbage collector is off while timing (as in :mod:`timeit`).
 
 Each network gives a :class:`~edgepower.report.Report` with one row per call site, the
 ``(unattributed)`` and ``(model)`` rows, no energy (``sensor="timer"``) and the layer features
@@ -23,6 +23,7 @@ in ``meta["predict_features"]``, so it trains a predictor as any profile report 
 """
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import random
@@ -162,14 +163,20 @@ def measure_latency(networks: Dict[str, Inputs], rounds: int = 15, k: int = 3, s
         nets.append(_Net(name, model, args if isinstance(args, tuple) else (args,), backend_keys))
     rng = random.Random(seed)
     started = time.time()
-    with torch.inference_mode():
-        for r in range(rounds):
-            order = list(nets)
-            rng.shuffle(order)
-            for net in order:
-                net.round(k)
-            if progress is not None:
-                progress(r + 1, rounds)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as timeit does: a collection would land on whichever layer allocates at that moment
+    try:
+        with torch.inference_mode():
+            for r in range(rounds):
+                order = list(nets)
+                rng.shuffle(order)
+                for net in order:
+                    net.round(k)
+                if progress is not None:
+                    progress(r + 1, rounds)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return {net.name: _report(net, rounds, k, seed, time.time() - started) for net in nets}
 
 

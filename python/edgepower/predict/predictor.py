@@ -18,7 +18,7 @@ import numpy as np
 
 from .dataset import Dataset
 from .device import mismatches
-from .models import GENERIC, MIN_ROWS, GlueModel, GroupModel, group_of
+from .models import GENERIC, MIN_ROWS, AdditiveModel, GlueModel, GroupModel, group_of
 
 log = logging.getLogger("edgepower.predict")
 
@@ -61,7 +61,7 @@ class Predictor:
             self.models[target] = _fit_groups(good, target)
         if "latency_s" not in self.models:
             raise ValueError(f"the dataset has fewer than {MIN_ROWS} layers with a latency: nothing to train on")
-        self.glue = GlueModel().fit([r for r in data.network_rows("unattributed") if _finite(r["latency_s"])])
+        self.glue = fit_glue(data)
         self.training = {"networks": data.networks, "families": data.families, "layers": len(rows),
                          "groups": {t: {g: m.n for g, m in ms.items()} for t, ms in self.models.items()},
                          "fitted_unix_s": time.time()}
@@ -77,7 +77,7 @@ class Predictor:
                 idx = [i for i, r in enumerate(rows) if group_of(r["op"]) == g]
                 m = models.get(g) or models[GENERIC]
                 sub = [rows[i] for i in idx]
-                pred[idx] = np.exp(m.predict(sub))
+                pred[idx] = m.predict(sub) if isinstance(m, AdditiveModel) else np.exp(m.predict(sub))
                 if target == "latency_s":
                     for i, r in zip(idx, sub):
                         if g not in models:
@@ -114,7 +114,8 @@ class Predictor:
             raise ValueError(f"not an edgepower predictor (format {got!r}, expected {FORMAT!r}); make one with "
                              "`edgepower predictor fit`")
         p = cls(d["device"])
-        p.models = {t: {g: GroupModel.from_dict(m) for g, m in ms.items()} for t, ms in d["models"].items()}
+        p.models = {t: {g: (AdditiveModel if m.get("kind") == "additive" else GroupModel).from_dict(m)
+                        for g, m in ms.items()} for t, ms in d["models"].items()}
         p.glue = GlueModel.from_dict(d["glue"])
         p.training = d.get("training", {})
         return p
@@ -147,18 +148,32 @@ def _ok(x: Any) -> bool:
     return _finite(x) and x > 0
 
 
-def _fit_groups(rows: Sequence[Dict[str, Any]], target: str) -> Dict[str, GroupModel]:
-    """One model per group with at least ``MIN_ROWS`` rows; the generic one on every row."""
-    y = np.log(np.array([float(r[target]) for r in rows]))
+def fit_glue(data: Dataset, networks: Optional[Sequence[str]] = None) -> GlueModel:
+    """The glue model of a dataset's networks (relative to each network's whole-model latency)."""
+    un, tot = [], []
+    for n in networks if networks is not None else data.networks:
+        u, m = data.network_rows("unattributed", [n]), data.network_rows("model", [n])
+        if u and m and _finite(u[0]["latency_s"]) and _ok(m[0]["latency_s"]):
+            un.append(u[0])
+            tot.append(m[0]["latency_s"])
+    return GlueModel().fit(un, tot)
+
+
+def _fit_groups(rows: Sequence[Dict[str, Any]], target: str) -> Dict[str, Any]:
+    """One model per group with at least ``MIN_ROWS`` rows; the generic one on every row.
+    Latency: :class:`AdditiveModel` (seconds add up); power: :class:`GroupModel` on log W."""
+    cls = AdditiveModel if target == "latency_s" else GroupModel
+    y = np.array([float(r[target]) for r in rows])
+    y = y if cls is AdditiveModel else np.log(y)
     by: Dict[str, List[int]] = {}
     for i, r in enumerate(rows):
         by.setdefault(group_of(r["op"]), []).append(i)
     models = {}
     for g, idx in by.items():
         if g != GENERIC and len(idx) >= MIN_ROWS:
-            models[g] = GroupModel(g).fit([rows[i] for i in idx], y[idx])
-    models[GENERIC] = GroupModel(GENERIC).fit(list(rows), y)
+            models[g] = cls(g).fit([rows[i] for i in idx], y[idx])
+    models[GENERIC] = cls(GENERIC).fit(list(rows), y)
     return models
 
 
-__all__ = ["DeviceMismatch", "FORMAT", "Predictor", "TARGETS"]
+__all__ = ["DeviceMismatch", "FORMAT", "Predictor", "TARGETS", "fit_glue"]

@@ -16,8 +16,8 @@ import numpy as np
 
 from .baselines import BASELINES, safe
 from .dataset import Dataset
-from .models import GlueModel, group_of
-from .predictor import Predictor
+from .models import group_of
+from .predictor import Predictor, fit_glue
 
 METHODS = ("edgepower",) + tuple(BASELINES)
 LABELS = {"edgepower": "edgepower", "mean": "training mean", "macs": "MACs only", "edgeprofiler": "EdgeProfiler recipe"}
@@ -81,7 +81,7 @@ def cross_validate(data: Dataset, by: str = "network", methods: Sequence[str] = 
             train = [n for n in data.networks if n not in test and (n if by == "network" else fam[n]) != fold]
             train_rows = data.layers(train)
             predict = _layer_predictor(method, train_rows, data, train)
-            glue = GlueModel().fit([r for r in data.network_rows("unattributed", train)])
+            glue = fit_glue(data, train)
             for n in test:
                 rows = data.layers([n])
                 p = predict(rows)

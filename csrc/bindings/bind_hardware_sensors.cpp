@@ -61,15 +61,18 @@ void register_hardware_sensors(py::module_& m) {
 
   py::class_<ReplaySensor, Sensor, std::shared_ptr<ReplaySensor>>(
       m, "ReplaySensor",
-      "Plays an edgepower trace CSV or an EdgeProfiler power log back in real time from the first read; "
-      "reads fail with SensorError after the end.")
-      .def(py::init([](const std::string& path, double speed) {
+      "Plays an edgepower trace CSV or an EdgeProfiler power log back in real time from the first read. "
+      "After the end, reads raise SensorExhausted and a sampler ends cleanly (no read error); with "
+      "loop=True it starts over, counters rising across laps.")
+      .def(py::init([](const std::string& path, double speed, bool loop) {
              ReplayOptions o;
              o.path = path;
              o.speed = speed;
+             o.loop = loop;
              return std::make_shared<ReplaySensor>(o);
            }),
-           py::arg("path"), py::arg("speed") = 1.0, nogil)
+           py::arg("path"), py::arg("speed") = 1.0, py::arg("loop") = false, nogil)
+      .def_property_readonly("loop", &ReplaySensor::loop)
       .def_property_readonly("num_samples", &ReplaySensor::num_samples)
       .def_property_readonly("span_s", &ReplaySensor::span_s);
 

@@ -65,14 +65,53 @@ TEST(CounterPower, WrapIsCorrectedWithTheRange) {
   EXPECT_NEAR(p, 5.0, 1e-9);  // 1 J / 0.2 s
 }
 
-TEST(CounterPower, WithoutARangeADropIsNotAWrap) {
-  // range 0: the caller unwraps; a drop gives negative power rather than a made-up wrap.
+TEST(CounterPower, ADropWithoutARangeIsAResetNotNegativePower) {
+  // range 0 (hwmon, NVML): the counter never wraps, so a drop is a reset. Before, it gave
+  // (9 - 10) J / 0.5 s = -2 W; now no power is made up: NaN until the next change.
   CounterPower cp;
   double c = 10.0, p = 0;
   cp.prime(&c, 1, 0.0, 0);
   c = 9.0;
   cp.update(&c, 500 * kMs, &p);
-  EXPECT_DOUBLE_EQ(p, -2.0);
+  EXPECT_TRUE(std::isnan(p));
+  EXPECT_EQ(cp.resets(0), 1u);
+  cp.update(&c, 600 * kMs, &p);
+  EXPECT_TRUE(std::isnan(p));
+  c = 10.0;  // 1 J over 500 ms after the reset reading
+  cp.update(&c, 1000 * kMs, &p);
+  EXPECT_DOUBLE_EQ(p, 2.0);
+}
+
+TEST(CounterPower, RaplResetIsNotAWrapOfMegawatts) {
+  // RAPL-like range: 1000 J -> 0.5 J was taken as a wrap, +261,143.8 J in 6 ms: 43.5 MW.
+  const double range = 262143.32885;
+  CounterPower cp;
+  double c = 999.0, p = 0;
+  cp.prime(&c, 1, range, 0, 1500.0, 1e-3);
+  c = 1000.0;
+  cp.update(&c, 100 * kMs, &p);  // 1 J / 0.1 s
+  EXPECT_NEAR(p, 10.0, 1e-9);
+  c = 0.5;
+  cp.update(&c, 106 * kMs, &p);
+  EXPECT_TRUE(std::isnan(p)) << p << " W";
+  EXPECT_EQ(cp.resets(0), 1u);
+}
+
+TEST(CounterPower, StepBeyondThePowerBoundIsAReset) {
+  CounterPower cp;
+  double c = 0.0, p = 0;
+  cp.prime(&c, 1, 0.0, 0, 1500.0, 0.0);
+  c = 1.0;
+  cp.update(&c, 100 * kMs, &p);  // first change: history unknown, not judged
+  EXPECT_DOUBLE_EQ(p, 10.0);
+  c = 5001.0;                    // +5 kJ in 100 ms: 50 kW
+  cp.update(&c, 200 * kMs, &p);
+  EXPECT_TRUE(std::isnan(p));
+  EXPECT_EQ(cp.resets(0), 1u);
+  c = 5002.0;
+  cp.update(&c, 300 * kMs, &p);
+  EXPECT_DOUBLE_EQ(p, 10.0);
+  EXPECT_EQ(cp.resets(0), 1u);
 }
 
 TEST(CounterPower, ChangeAtTheSameTimestampIsDeferred) {

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import edgepower
 from edgepower import _core
 
 from conftest import fixture_tree, wait_until
@@ -137,3 +138,62 @@ def test_rapl_derived_power_across_a_wrap(tmp_path):
     delta = 1.32885
     assert 0 < p[0]
     assert delta / ((hi1 - lo0) * 1e-9) * (1 - 1e-9) <= p[0] <= delta / ((lo1 - hi0) * 1e-9) * (1 + 1e-9)
+
+
+# ---- counter resets (issue 14): never integrated across, counted, warned about ----------------
+
+def measured_across(mon, change):
+    """Opens a window, calls change() once samples followed the window's start, waits for
+    samples after the change, and closes the window."""
+    assert wait_until(lambda: len(mon.sampler) >= 5, timeout_s=10)
+    mon.begin_window("w")
+    t = _core.now_ns()
+    assert wait_until(lambda: mon.sampler.samples(mon.sampler.index_at_or_after(t))["t_ns"].size > 2, timeout_s=10)
+    change()
+    n = len(mon.sampler)
+    assert wait_until(lambda: len(mon.sampler) >= n + 5, timeout_s=10)
+    return mon.end_window("w")
+
+
+def test_hwmon_counter_reset_is_nan_with_the_reason_not_minus_1996_j(tmp_path):
+    # Before: energy1_input reset from 1000 J to 0 gave a window energy of about -1000 J (-1996 J
+    # at 10 W in the report) with ok=True and no reason.
+    root = fixture_tree(tmp_path, "hwmon")
+    overwrite(Path(root, ENERGY1), "1000000000")
+    with pytest.warns(RuntimeWarning, match=r"rail 'amd_energy/Ecore000': the energy counter reset 1 time"):
+        with edgepower.PowerMonitor(sensor="hwmon:name=amd_energy", root=root, rate_hz=1000) as mon:
+            m = measured_across(mon, lambda: overwrite(Path(root, ENERGY1), "0"))
+    assert not m.ok and math.isnan(m.energy_j)
+    assert "counter reset" in m.reason
+    st = mon.stats()
+    assert st["counter_resets_per_rail"] == {"amd_energy/Ecore000": 1, "amd_energy/Esocket0": 0}
+    assert "1000 J -> 0 J" in st["last_counter_reset"]
+    # Derived power at the reset is NaN, never a made-up spike or a negative figure.
+    p = mon.samples().power_w[:, 0]
+    assert not (p[np.isfinite(p)] < 0).any()
+
+
+def test_rapl_reset_is_not_a_wrap_of_261_kj(tmp_path):
+    # Before: a RAPL energy_uj reset from 1000 J to 0 was taken as a wrap: +261,146 J in 0.8 s.
+    root = fixture_tree(tmp_path, "rapl")
+    overwrite(Path(root, RAPL_PKG), "1000000000")
+    with pytest.warns(RuntimeWarning, match="'package-0': the energy counter reset"):
+        with edgepower.PowerMonitor(sensor="rapl", root=root, rate_hz=1000) as mon:
+            m = measured_across(mon, lambda: overwrite(Path(root, RAPL_PKG), "0"))
+    assert math.isnan(m.energy_j) and "counter reset" in m.reason
+    p = mon.samples().power_w[:, 0]
+    assert np.nanmax(p, initial=0.0) < mon.info.max_power_w  # no 43.5 MW
+    assert mon.stats()["counter_resets_per_rail"]["package-0"] == 1
+
+
+def test_counter_energy_splits_at_the_reset():
+    t = np.arange(200, dtype=np.int64) * 10_000_000  # every 10 ms
+    c = np.where(np.arange(200) < 100, 1000.0 + 0.1 * np.arange(200), 0.1 * (np.arange(200) - 100))
+    r = _core.counter_energy(t, c, 0.0, 500_000_000, 1_500_000_000)
+    assert r["status"] == _core.STATUS_COUNTER_RESET and math.isnan(r["energy_j"])
+    assert r["counter_resets"] == 1
+    assert r["partial_energy_j"] == pytest.approx(10.0 * (0.49 + 0.5))  # 10 W either side
+    assert r["gap_s"] == pytest.approx(0.01)
+    assert _core.counter_energy(t, c, 0.0, 1_000_000_000, 1_900_000_000)["energy_j"] == pytest.approx(9.0)
+    assert _core.classify_counter_step(1000.0, 0.0, 0.8, 262143.32885) == "reset"
+    assert _core.classify_counter_step(262143.0, 0.5, 0.01, 262143.32885, 1500.0) == "wrap"

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 from ..sensors import SensorError
 from . import accuracy as _accuracy
+from . import compare as _compare
 from . import edgeprofiler as _edgeprofiler
 from . import predict as _predict
 from . import profile as _profile
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     _edgeprofiler.add_parser(sub)
     _accuracy.add_parser(sub)
     _predict.add_parsers(sub)
+    _compare.add_parser(sub)
     return parser
 
 

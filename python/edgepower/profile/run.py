@@ -25,6 +25,7 @@ from ..monitor import PowerMonitor
 from ..report import LayerRow, Window
 from ..sensors import SensorError
 from .capture import MODEL_LABEL, CallSite, capture, clone, describe_inputs, synchronizer
+from .dtypes import input_dtypes, model_dtype
 from .options import ProfileOptions
 
 log = logging.getLogger("edgepower")
@@ -279,6 +280,8 @@ def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
         "model_module": type(model).__module__,
         "model_params": int(sum(p.numel() for p in model.parameters())),
         "inputs": describe_inputs(run.args, run.kwargs),
+        "input_dtypes": input_dtypes(run.args, run.kwargs),
+        "dtype": model_dtype(model),
         "devices": run.devices,
         "layers": run.layers_spec if isinstance(run.layers_spec, str) or run.layers_spec is None
         else list(run.layers_spec),

@@ -161,8 +161,11 @@ def _replay(args, options, root="/", timeline=None):
     speed = _float(options, "speed", 1.0, kind="replay")
     if not speed > 0:
         raise ValueError(f"sensor 'replay': speed must be > 0 (1 = real time), got {speed}")
-    _no_leftovers(options, "replay", ("path", "speed"))
-    return _core.ReplaySensor(path, speed)
+    loop = options.pop("loop", "0").lower()
+    if loop not in ("0", "1", "true", "false", "yes", "no"):
+        raise ValueError(f"sensor 'replay': loop must be 1 (play again at the end) or 0, got {loop!r}")
+    _no_leftovers(options, "replay", ("path", "speed", "loop"))
+    return _core.ReplaySensor(path, speed, loop=loop in ("1", "true", "yes"))
 
 
 def _cpu_estimate(args, options, root="/", timeline=None):

@@ -20,8 +20,9 @@ idle baseline (:meth:`edgepower.profile.run.Run.start`). It returns what goes in
 - anything else, or a model that could not be trusted: plain, with the reason.
 
 Adaptive windows then last at least :func:`window_for` the model (0.7 of the filter's time
-constant), so the readings' quantisation, which the lag correction multiplies by the time
-constant, stays small against the window's energy.
+constant and 90 refreshes), so the readings' quantisation, which the lag correction multiplies
+by the time constant, and the refresh phase at the window's edges stay small against the
+window's energy.
 """
 from __future__ import annotations
 
@@ -50,15 +51,25 @@ COUNTER_KINDS = ("nvml", "rapl", "hwmon", "emulated-nvml-energy")
 #: Longest identification step, and longest wait for the filter to settle after it (s).
 MAX_STEP_S = 3.0
 MAX_SETTLE_S = 45.0
+#: A running average whose reading lag (N - 1 refreshes plus half a conversion) is under this
+#: share of the shortest window is left to the plain estimator: the warm-up calls before each
+#: window make up for most of plain's bias there, and on the emulator table both estimators were
+#: then within their noise (0.1-0.4 %; N=4 at 140 us x3 and 332 us x1, 2.2-2.6 ms of lag), while
+#: from 4 ms of lag on (N=16 at 140 us x1) the correction was clearly better.
+IMMATERIAL_LAG = 0.015
 
 
 def window_for(model: SensorModel) -> float:
-    """Shortest window (s) the lag estimator should get with this model: 0.7 of the filter's
-    time constant for a running average (N > 1), else 0. The lag correction multiplies the
-    readings' rounding by the time constant; fitted over the window's halves
-    (:func:`edgepower.energy.estimators.register_endpoint`) it stays near 0.1-0.3 % of the net
-    energy of windows this long (docs/accuracy.md)."""
-    return 0.7 * model.filter_tau_s if model.kind == "register" and model.averages > 1 else 0.0
+    """Shortest window (s) the lag estimator should get with this model, for a running average
+    (N > 1; else 0): 0.7 of the filter's time constant and 90 refreshes. The lag correction
+    multiplies the readings' rounding by the time constant (fitted over the window's halves,
+    :func:`edgepower.energy.estimators.register_endpoint`, it stays near 0.1-0.3 % of the net
+    energy of windows 0.7 tau long), and each edge of a window falls somewhere inside a refresh
+    (an error of up to half a refresh of the power step: 0.6 % rms per window at 90 refreshes).
+    docs/accuracy.md has the table these came from."""
+    if model.kind != "register" or model.averages < 2:
+        return 0.0
+    return max(0.7 * model.filter_tau_s, 90 * model.refresh_s)
 
 
 def _busy_until(t_end_ns: int) -> None:
@@ -149,6 +160,19 @@ def identify_ina3221(monitor: Any, shortest_window_s: float, *, use_cache: bool 
         if cached is not None and cached.model is not None:
             return cached, "cache"
     cands = ident.ina3221_candidates(cfg["samples"], cfg["update_interval_ms"], cfg["channels"])
+    rows = [{"conversion_s": c.conversion_s, "semantics": c.semantics, "refresh_s": c.refresh_s,
+             "reading_lag_s": c.model().reading_lag_s} for c in cands]
+    if cfg["samples"] == 1:
+        return ident.Identification("ina3221", None, "not needed", candidates=rows, sysfs=sysfs, reason=(
+            "samples=1: no running average, the register holds the last conversion. In isolation the plain "
+            "trapezoid is unbiased to within one refresh, while the lag correction depends on the power in the "
+            "refresh before each window (it was worse than plain on the emulator table, docs/accuracy.md)")), \
+            "sysfs"
+    if cands and max(r["reading_lag_s"] for r in rows) < IMMATERIAL_LAG * shortest_window_s:
+        return ident.Identification("ina3221", None, "not needed", candidates=rows, sysfs=sysfs, reason=(
+            f"every configuration sysfs allows lags the power by under {IMMATERIAL_LAG:.1%} of the shortest window "
+            f"({max(r['reading_lag_s'] for r in rows) * 1e3:.3g} ms of {shortest_window_s:g} s): the correction is "
+            "below its own refresh-phase error, and plain is as good")), "sysfs"
     if not cands:
         return ident.Identification("ina3221", None, "not identified", reason=(
             f"no INA3221 setting with equal bus and shunt conversion times gives update_interval "
@@ -193,8 +217,7 @@ def identify_counter(monitor: Any, max_s: float = 1.5) -> ident.Identification:
             break
     period, phase, changes = updates.measure_period(t, c) if c is not None else (math.nan, math.nan, 0)
     rate_period = 1.0 / monitor.rate_hz
-    common = dict(period_s=period, phase_s=phase * 1e-9 if math.isfinite(phase) else math.nan,
-                  duration_s=time.monotonic() - t_wall)
+    common = dict(period_s=period, update_at_s=phase * 1e-9, duration_s=time.monotonic() - t_wall)
     if not math.isfinite(period):
         return ident.Identification("counter", None, "not identified", reason=(
             f"the counter changed {changes} time(s) in {max_s:g} s: no update period to measure"), **common)
@@ -211,7 +234,7 @@ def identify_boxcar(monitor: Any) -> ident.Identification:
     start, t0, t1, _ = _step(monitor, 3 * hint, min(max(6 * hint, 0.1), MAX_STEP_S), 3 * hint)
     t, p, _ = _readings(monitor, start)
     period, phase, changes = updates.measure_period(t, p)
-    common = dict(period_s=period, phase_s=phase * 1e-9 if math.isfinite(phase) else math.nan)
+    common = dict(period_s=period, update_at_s=phase * 1e-9)
     if not math.isfinite(period):
         return ident.Identification("boxcar", None, "not identified", duration_s=time.monotonic() - t_wall, reason=(
             f"the reading changed {changes} time(s) around a step: no update period to measure"), **common)
@@ -270,8 +293,14 @@ def choose_estimator(monitor: Any, options: Any, notify: Optional[Callable[[str,
     notify("identify", 1)
     record: Dict[str, Any] = {"identification": result.as_dict(), "source": source}
     if result.model is None:
-        log.warning("no trusted sensor model (%s); using the plain estimator", result.reason)
+        if result.status != "not needed":
+            log.warning("no trusted sensor model (%s); using the plain estimator", result.reason)
         record.update(estimator="plain", model=None, reason=f"{result.status}: {result.reason}; plain is used")
+        return record
+    if result.model.kind == "register" and result.model.reading_lag_s < IMMATERIAL_LAG * shortest:
+        record.update(estimator="plain", model=asdict(result.model), reason=(
+            f"{result.reason}; its reading lag ({result.model.reading_lag_s * 1e3:.3g} ms) is under "
+            f"{IMMATERIAL_LAG:.1%} of the shortest window, so plain is used (the correction would be below its error)"))
         return record
     monitor.estimator = Estimator(result.model, "auto")
     record.update(estimator="auto", resolved=resolve("auto", result.model, shortest), model=asdict(result.model),
@@ -280,5 +309,5 @@ def choose_estimator(monitor: Any, options: Any, notify: Optional[Callable[[str,
     return record
 
 
-__all__ = ["COUNTER_KINDS", "REGION", "choose_estimator", "hwmon_config", "identify_boxcar", "identify_counter", "identify_ina3221",
-           "window_for"]
+__all__ = ["COUNTER_KINDS", "IMMATERIAL_LAG", "REGION", "choose_estimator", "hwmon_config", "identify_boxcar",
+           "identify_counter", "identify_ina3221", "window_for"]

@@ -142,11 +142,12 @@ def register_basis(t_ns: np.ndarray, refresh_ns: float, conversion_ns: float, av
 
 @dataclass
 class Fit:
-    """One least-squares fit of the step response: its refresh (s), phase (s), residual sum of
-    squares (W^2), the idle level and step height (W), and the samples used."""
+    """One least-squares fit of the step response: its refresh period and the time of one refresh
+    (s, CLOCK_MONOTONIC), the residual sum of squares (W^2), the idle level and step height (W),
+    and the samples used."""
 
     refresh_s: float
-    phase_s: float
+    update_at_s: float
     sse: float
     idle_w: float
     height_w: float
@@ -168,7 +169,8 @@ def _best_phase(t_ns: np.ndarray, p: np.ndarray, refresh_s: float, conversion_s:
         coef, *_ = np.linalg.lstsq(x.T @ x, x.T @ y, rcond=None)  # normal equations: 3 x 3
         sse = float(np.sum((y - x @ coef) ** 2))
         if best is None or sse < best.sse:
-            best = Fit(refresh_s, ph * 1e-9, sse, float(coef[0]), float(coef[1]), int(valid.sum()))
+            best = Fit(refresh_s, (ph + float(t_ns[0])) * 1e-9, sse, float(coef[0]), float(coef[1]),
+                       int(valid.sum()))
     if best is None:
         raise ValueError("too few samples after the identification started to fit the step response")
     return best
@@ -236,7 +238,9 @@ class Identification:
 
     ``model`` is None when no model could be trusted (``reason`` says why; the profiler keeps
     the plain estimator). ``tau_s`` and ``tau_interval_s`` are the time constant of the free
-    fit and its ~95 % interval; ``candidates`` lists each configuration considered with its fit.
+    fit and its ~95 % interval; ``period_s`` and ``update_at_s`` the update period and the time of
+    one update (CLOCK_MONOTONIC s: updates happen at ``update_at_s + k x period_s``);
+    ``candidates`` lists each configuration considered with its fit.
     """
 
     kind: str
@@ -246,7 +250,7 @@ class Identification:
     tau_s: float = math.nan
     tau_interval_s: Tuple[float, float] = (math.nan, math.nan)
     period_s: float = math.nan
-    phase_s: float = math.nan
+    update_at_s: float = math.nan
     candidates: List[Dict[str, Any]] = field(default_factory=list)
     sysfs: Dict[str, Any] = field(default_factory=dict)
     step_height_w: float = math.nan
@@ -265,7 +269,7 @@ class Identification:
         m = d.get("model")
         d["model"] = SensorModel(**m) if m else None
         d["tau_interval_s"] = tuple(math.nan if x is None else x for x in d.get("tau_interval_s") or (None, None))
-        for k in ("tau_s", "period_s", "phase_s", "step_height_w", "noise_w", "duration_s"):
+        for k in ("tau_s", "period_s", "update_at_s", "step_height_w", "noise_w", "duration_s"):
             if d.get(k) is None:
                 d[k] = math.nan
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
@@ -328,10 +332,10 @@ def decide(fit: RegisterFit, shortest_window_s: float, sysfs: Optional[Dict[str,
     for c, f in zip(fit.candidates, fit.fits):
         rows.append({"conversion_s": c.conversion_s, "semantics": c.semantics, "refresh_s": c.refresh_s,
                      "tau_s": c.tau_s, "sse_w2": f.sse, "sse_ratio": f.sse / best.sse if best.sse > 0 else 1.0,
-                     "phase_s": f.phase_s, "consistent": bool(f.sse <= limit)})
+                     "update_at_s": f.update_at_s, "consistent": bool(f.sse <= limit)})
     common = dict(kind="ina3221", tau_s=n * r_best, tau_interval_s=(n * r_lo, n * r_hi), candidates=rows,
                   sysfs=sysfs, step_height_w=best.height_w, noise_w=fit.noise_w, period_s=cand.refresh_s,
-                  phase_s=best.phase_s)
+                  update_at_s=best.update_at_s)
     height_ok = abs(best.height_w) > 10 * fit.noise_w / math.sqrt(max(fit.independent, 1)) and \
         abs(best.height_w) > 3 * fit.noise_w / math.sqrt(max(fit.step_s * 1e3, 1))
     if not height_ok:

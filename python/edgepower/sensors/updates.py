@@ -19,14 +19,15 @@ def measure_period(t_ns: np.ndarray, values: np.ndarray) -> Tuple[float, float, 
     average with noise), from the times its value changes.
 
     Each change is placed midway between the samples around it; the period is the median gap
-    between changes divided by the whole number of periods it spans (changes missed because
-    the value repeated count as whole periods); the phase is the circular mean of the change
-    times modulo the period (ns, relative to CLOCK_MONOTONIC zero).
+    between changes divided by the whole number of periods it spans (updates that repeated the
+    value count as whole periods), refined by a straight line through the change times against
+    their update numbers; the phase is given as the line's time of the last update seen (an
+    absolute CLOCK_MONOTONIC time, so that no period error is multiplied by the clock's age).
 
     Returns
     -------
-    (period_s, phase_ns, changes)
-        NaN period when fewer than three changes were seen.
+    (period_s, update_at_ns, changes)
+        NaN period and time when fewer than three changes were seen.
     """
     t = np.asarray(t_ns, dtype=np.int64)
     v = np.asarray(values, dtype=np.float64)
@@ -34,34 +35,36 @@ def measure_period(t_ns: np.ndarray, values: np.ndarray) -> Tuple[float, float, 
     if len(i) < 3:
         return math.nan, math.nan, int(len(i))
     tc = 0.5 * (t[i - 1] + t[i]).astype(np.float64)
-    gaps = np.diff(tc)
+    rel = tc - tc[-1]  # small numbers: no precision lost to the clock's age
+    gaps = np.diff(rel)
     g0 = float(np.median(gaps))
     mult = np.maximum(np.round(gaps / g0), 1.0)
     period = float(np.median(gaps / mult))
-    # Refine: least squares of change time against its period index.
     n = np.concatenate(([0.0], np.cumsum(np.round(gaps / period))))
-    if len(n) >= 3 and n[-1] > 0:
-        period = float(np.polyfit(n, tc, 1)[0])
-    ang = 2 * np.pi * np.mod(tc, period) / period
-    phase = float(np.mod(np.angle(np.mean(np.exp(1j * ang))) / (2 * np.pi) * period, period))
-    return period * 1e-9, phase, int(len(i))
+    slope, icept = np.polyfit(n, rel, 1)
+    if slope > 0:
+        period = float(slope)
+    update_at = float(tc[-1]) + float(icept + slope * n[-1])
+    return period * 1e-9, update_at, int(len(i))
 
 
-def fit_boxcar_window(t_ns: np.ndarray, power_w: np.ndarray, period_s: float, phase_ns: float, step_t0_ns: int,
-                      step_t1_ns: int, points: int = 24) -> Tuple[float, float]:
+def fit_boxcar_window(t_ns: np.ndarray, power_w: np.ndarray, period_s: float, update_at_ns: float,
+                      step_t0_ns: int, step_t1_ns: int, points: int = 24) -> Tuple[float, float]:
     """Observation window of a boxcar reading (every period it becomes the mean of the last
     ``window``) from its response to a step of known edges: the readings of the refreshes whose
     window straddles an edge show the overlapped fraction. Returns (window_s, rms residual W);
     NaN when no refresh straddled an edge with the step clearly above the noise."""
-    t = np.asarray(t_ns, dtype=np.float64)
+    ref = float(update_at_ns)
+    t = np.asarray(t_ns, dtype=np.int64) - int(ref)  # times from the update: small numbers
+    t = t.astype(np.float64)
+    s0, s1 = step_t0_ns - int(ref), step_t1_ns - int(ref)
     p = np.asarray(power_w, dtype=np.float64)
     per = period_s * 1e9
     best = (math.inf, math.nan)
     for frac in np.linspace(1.0 / points, 1.0, points):
         w = frac * per
-        k = np.floor((t - phase_ns) / per)
-        tk = phase_ns + k * per  # the refresh each sample shows
-        f = np.clip(np.minimum(tk, step_t1_ns) - np.maximum(tk - w, step_t0_ns), 0, None) / w
+        tk = np.floor(t / per) * per  # the refresh each sample shows
+        f = np.clip(np.minimum(tk, s1) - np.maximum(tk - w, s0), 0, None) / w
         x = np.column_stack([np.ones(len(t)), f])
         coef, *_ = np.linalg.lstsq(x, p, rcond=None)
         sse = float(np.sum((p - x @ coef) ** 2))

@@ -136,8 +136,10 @@ def run_config(cfg: Config, *, layers: Optional[Dict[str, float]] = None, rounds
     k = int(np.flatnonzero(w["region"] == src.timeline.region("(idle)"))[0])
     i0, i1 = int(w["t0_ns"][k]), int(w["t1_ns"][k])
 
+    used = model if est["estimator"] != "plain" else None  # the model may be known, and plain still chosen
+
     def energy(method: str, a: int, b: int) -> float:
-        if method == "plain" or model is None:
+        if method == "plain" or used is None:
             return M.plain_energy(t, p, a, b)
         return M.estimate("auto", model, t, p, None, a, b)[0]
 
@@ -200,8 +202,10 @@ def summarise(results: List[Dict[str, Any]]) -> Dict[str, Any]:
             e = np.abs([row[f"{m}_err_pct"] for r in rs for row in r["rows"]])
             g[m] = {"median_abs_err_pct": float(np.median(e)), "worst_abs_err_pct": float(e.max()),
                     "worst_config_median_pct": float(max(r[m]["median_abs_err_pct"] for r in rs))}
-        g["identified_correctly"] = sum(bool(r["identified_correctly"]) for r in rs)
-        g["pre2021_identified_correctly"] = sum(bool(r.get("pre2021", {}).get("correct")) for r in rs)
+        needed = [r for r in rs if r["identification"].get("status") != "not needed"]
+        g["identification_needed"] = len(needed)
+        g["identified_correctly"] = sum(bool(r["identified_correctly"]) for r in needed)
+        g["pre2021_identified_correctly"] = sum(bool(r.get("pre2021", {}).get("correct")) for r in needed)
         g["max_windows_per_layer_s"] = max(r["max_windows_per_layer_s"] for r in rs)
         g["default_worse_than_plain"] = [r["config"]["name"] for r in rs
                                          if r["default"]["median_abs_err_pct"] > r["plain"]["median_abs_err_pct"]]
@@ -222,9 +226,10 @@ def format_table(result: Dict[str, Any]) -> str:
     lines = [head, "-" * len(head)]
     for r in result["configs"]:
         c, e, idn = r["config"], r["estimator"], r["identification"]
-        model = (e.get("model") or {}).get("name") or f"plain ({e.get('source')})"
+        model = (e.get("model") or {}).get("name") or f"- ({(idn.get('status') or e.get('source'))})"
         model = model.replace("INA3221 ", "") + (" ok" if r["identified_correctly"] else " WRONG" if e.get("model")
-                                                 else "")
+                                                 else "") + (" plain" if e.get("model") and e["estimator"] == "plain"
+                                                             else "")
         pre = r.get("pre2021", {})
         pre_s = "ok" if pre.get("correct") else (pre.get("status", "-") if pre else "-")
         ui = (idn.get("sysfs") or {}).get("update_interval_ms")
@@ -236,11 +241,15 @@ def format_table(result: Dict[str, Any]) -> str:
                      f"{r['wall_s']:>6.1f}")
     lines.append("")
     for g, s in result["summary"].items():
-        lines.append(f"{g}: {s['configs']} configurations; default estimator |error| median {_f(s['default']['median_abs_err_pct'])} %, "
-                     f"worst {_f(s['default']['worst_abs_err_pct'])} % (plain: {_f(s['plain']['median_abs_err_pct'])} % / "
-                     f"{_f(s['plain']['worst_abs_err_pct'])} %); identified correctly {s['identified_correctly']}/"
-                     f"{s['configs']} (pre-2021 sysfs: {s['pre2021_identified_correctly']}/{s['configs']}); windows per "
-                     f"layer <= {s['max_windows_per_layer_s']:.2f} s; longest configuration {s['wall_s_max']:.0f} s")
+        d, p = s["default"], s["plain"]
+        lines.append(f"{g}: {s['configs']} configurations; default estimator |error| median "
+                     f"{_f(d['median_abs_err_pct'])} %, worst {_f(d['worst_abs_err_pct'])} % (plain: "
+                     f"{_f(p['median_abs_err_pct'])} % / {_f(p['worst_abs_err_pct'])} %); worst configuration median "
+                     f"{_f(d['worst_config_median_pct'])} %; identified correctly {s['identified_correctly']} of "
+                     f"{s['identification_needed']} that needed it (pre-2021 sysfs: "
+                     f"{s['pre2021_identified_correctly']}); "
+                     f"windows per layer <= {s['max_windows_per_layer_s']:.2f} s; longest configuration "
+                     f"{s['wall_s_max']:.0f} s")
         if s["default_worse_than_plain"]:
             lines.append(f"   default median worse than plain on: {', '.join(s['default_worse_than_plain'])}")
     return "\n".join(lines)

@@ -1,6 +1,8 @@
 #include "ina3221.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -117,8 +119,10 @@ void Ina3221Emulator::create_tree() {
   fs::create_directories(dir_, ec);
   if (ec) throw std::runtime_error("cannot create " + dir_ + ": " + ec.message());
   write_static(dir_ + "/name", "ina3221");
-  // The mainline driver reports C * (BC + SC) in whole ms (DIV_ROUND_CLOSEST).
-  write_static(dir_ + "/update_interval", std::to_string(std::llround(cycle_ns_ / 1e6)));
+  // The mainline driver reports C * (BC + SC) in whole ms (DIV_ROUND_CLOSEST); drivers before its
+  // 2021 change ("hwmon: (ina3221) ... omit the number of samples") multiplied that by N.
+  const int64_t interval_us = cycle_ns_ / 1000 * (config_.interval_includes_averages ? config_.averages : 1);
+  write_static(dir_ + "/update_interval", std::to_string((interval_us + 500) / 1000));
   write_static(dir_ + "/samples", std::to_string(config_.averages));
   for (std::size_t c = 0; c < channels_.size(); ++c) {
     const std::string i = std::to_string(c + 1);
@@ -222,6 +226,11 @@ void Ina3221Emulator::stop() {
 }
 
 void Ina3221Emulator::run() {
+  if (config_.realtime_priority > 0) {
+    sched_param sp{};
+    sp.sched_priority = config_.realtime_priority;
+    pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);  // best effort: runs normally where not permitted
+  }
   while (!stop_.load(std::memory_order_relaxed)) {
     int64_t next_end;
     {

@@ -45,6 +45,12 @@ struct Ina3221Config {
   double shunt_conversion_s = 1.1e-3;    ///< same set
   int averages = 1;                      ///< N: 1, 4, 16, 64, 128, 256, 512 or 1024
   double noise_w = 0.0;                  ///< Gaussian noise per shunt conversion (W-equivalent, std dev)
+  /// What update_interval (ms) reports: false = the mainline driver since 2021, C * (BC + SC);
+  /// true = the drivers before (JetPack 4/5 kernels), N * C * (BC + SC). Both DIV_ROUND_CLOSEST.
+  bool interval_includes_averages = false;
+  /// SCHED_FIFO priority of the conversion thread where the system permits it (0: normal). The
+  /// chip never stalls; a starved emulator thread would freeze the files for whole scheduler slices.
+  int realtime_priority = 1;
   uint64_t seed = 1;                     ///< noise seed
 };
 

@@ -71,10 +71,11 @@ def add_parser(sub) -> None:
     p.add_argument("--repeats", type=_repeats, default="auto",
                    help="calls per window: 'auto' (adaptive, the default) or a fixed N, e.g. 100")
     p.add_argument("--sensor", default="auto", help="sensor spec (default: auto; see `edgepower sensors`)")
-    p.add_argument("--estimator", choices=("plain", "auto"), default="plain",
-                   help="window energy: plain trapezoid (default), or auto = the sensor-aware estimator of "
-                        "docs/accuracy.md (lag compensation for INA3221, whole counter steps for nvml/rapl "
-                        "counters), from the sensor's own model")
+    p.add_argument("--estimator", choices=("auto", "plain"), default="auto",
+                   help="window energy: auto (default) = the sensor-aware estimator of docs/accuracy.md wherever "
+                        "the sensor's model is known or identified (an INA3221's filter is identified once per "
+                        "board and configuration by a short busy step, then cached; counter periods are "
+                        "measured), else plain; plain = trapezoid of the readings / counter difference")
     p.add_argument("--rate", type=float, default=1000.0, help="sampling rate in Hz (default 1000)")
     p.add_argument("--out", default="edgepower-profile", help="directory for the CSVs, PNGs and JSON "
                                                               "(default: ./edgepower-profile)")
@@ -116,6 +117,9 @@ class _Bar:
     def __call__(self, p) -> None:
         if not self.enabled:
             return
+        if p.stage == "identify" and p.done == 0:
+            print("identifying the sensor's model (a short busy step; cached per board and configuration)...",
+                  file=sys.stderr)
         if p.stage == "idle" and p.done == 0:
             print("measuring the idle baseline (keep the device idle)...", file=sys.stderr)
         if p.stage != "measure":
@@ -147,16 +151,10 @@ def cmd_profile(args) -> int:
         raise ValueError(f"--batch-size must be >= 1, got {batch}")
     options = ProfileOptions(mode=args.mode, repeats=args.repeats, min_window_s=args.min_window, rounds=args.rounds,
                              warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
-                             in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round))
+                             in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round),
+                             estimator=args.estimator)
     _core.Sampler.check_rate_hz(args.rate)
     sensor = create_sensor(args.sensor)  # built once; an unavailable sensor fails before the model is built
-    monitor = None
-    if args.estimator != "plain":
-        from ..monitor import CompensatedMonitor
-        from ..sensors import model_for
-
-        sensor_model = model_for(sensor.info)  # ValueError (exit 2) when the sensor has no known model
-        monitor = CompensatedMonitor(sensor, sensor_model, args.estimator, rate_hz=args.rate)
     torch = need("torch", "edgepower profile (install the torch build for your device: see the README)")
     torch.manual_seed(args.seed)
     model, margs, mkwargs, what, preset = build_model(args.model, batch, args.image_size, args.seq_len)
@@ -170,11 +168,9 @@ def cmd_profile(args) -> int:
         layers = [s for s in (x.strip() for x in layers.split(",")) if s]
     print(f"model: {what}, built with RANDOM weights (nothing is downloaded; per-layer energy depends on "
           f"shapes, not weight values); batch {batch}, device {device}, dtype {args.dtype}")
-    if monitor is not None:
-        print(f"estimator: {args.estimator} for {monitor.model.name}")
     bar = _Bar(not args.no_progress)
-    prof = LayerProfiler(model, sensor=sensor, rate_hz=args.rate, layers=layers, depth=args.depth, monitor=monitor,
-                         options=options, progress=bar)
+    prof = LayerProfiler(model, sensor=sensor, rate_hz=args.rate, layers=layers, depth=args.depth, options=options,
+                         progress=bar)
     info = sensor.info
     print(f"sensor: {info.kind} ({info.description})")
     if info.estimated:

@@ -30,6 +30,11 @@ def summary(report) -> str:
         lines.append(f"sensor {report.sensor}; {rounds} rounds in shuffled order; {how}")
     if report.estimated:
         lines.append(ESTIMATE_NOTE.format(sensor=report.sensor))
+    est = m.get("estimator") or {}
+    if est:
+        model = (est.get("model") or {}).get("name", "")
+        lines.append(f"estimator: {est.get('estimator')}" + (f" ({est.get('resolved')}, {model})" if model else "")
+                     + f", {est.get('source', '')}" + (f": {est['reason']}" if est.get("reason") else ""))
     idle = m.get("idle_power_w")
     lines.append(f"idle baseline: {idle:.3f} W ({m.get('idle_source', '')})" if _finite(idle)
                  else f"idle baseline: none ({m.get('idle_source', '')})")

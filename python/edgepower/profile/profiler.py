@@ -38,6 +38,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Union
 import numpy as np
 
 from .._native import core as _core
+from ..energy.estimators import Estimator
 from ..monitor import PowerMonitor
 from ..report import Report
 from ..sensors import create_sensor
@@ -123,6 +124,13 @@ class LayerProfiler:
     before_window : callable, optional
         Called as ``before_window(label, round)`` before each call site's warm-up and window,
         e.g. :class:`edgepower.profile.PhaseShift` to spread the windows' phases.
+    estimator : "auto", "plain" or Estimator
+        ``"auto"`` (default): the sensor-aware estimator wherever the sensor's model is known or
+        identified (an INA3221 is identified once per board and configuration by a short step,
+        then cached; counters and boxcar readings are measured; see
+        :mod:`edgepower.profile.identify`), else plain, with the reason in ``meta["estimator"]``.
+        ``"plain"``: the trapezoid / counter difference. An :class:`edgepower.energy.Estimator`:
+        that model and method.
     options : ProfileOptions, optional
         All the settings from ``repeats`` to ``max_round_s`` (and ``mode``) as one validated
         record (:class:`edgepower.profile.ProfileOptions`); when given, those keywords are not
@@ -146,6 +154,7 @@ class LayerProfiler:
                  monitor: Optional[PowerMonitor] = None,
                  progress: Optional[Callable[[Progress], None]] = None,
                  before_window: Optional[Callable[[str, int], None]] = None,
+                 estimator: Union[str, Estimator] = "auto",
                  options: Optional[ProfileOptions] = None):
         import torch
 
@@ -154,7 +163,9 @@ class LayerProfiler:
                             "Module or measure it with edgepower.PowerMonitor")
         if options is not None and not isinstance(options, ProfileOptions):
             raise TypeError(f"options must be an edgepower.profile.ProfileOptions, got {type(options).__name__}")
+        self._estimator = estimator if isinstance(estimator, Estimator) else None
         self.options = options if options is not None else ProfileOptions(
+            estimator="auto" if self._estimator is not None else estimator,
             mode=mode, repeats=repeats, min_window_s=min_window_s, k_updates=k_updates, min_repeats=min_repeats,
             warmup=warmup, rounds=rounds, idle_s=idle_s, idle_power_w=idle_power_w, seed=seed,
             trace_model=trace_model, edge_retries=edge_retries,
@@ -201,6 +212,14 @@ class LayerProfiler:
             stopped.
         """
         monitor = self._monitor or PowerMonitor(self.sensor, rate_hz=self.rate_hz)
+        saved = monitor.estimator  # a caller's monitor gets its own estimator back afterwards
+        monitor.estimator = self._estimator or (None if self.options.estimator == "plain" else saved)
+        try:
+            return self._profile(monitor, args, kwargs)
+        finally:
+            monitor.estimator = saved
+
+    def _profile(self, monitor: PowerMonitor, args: Any, kwargs: Any) -> Report:
         run = Run(model=self.model, options=self.options, monitor=monitor, args=args, kwargs=kwargs,
                   emit=self._emit, layers_spec=self.layers_spec, layer_names=list(self.layer_names))
         in_situ = self.options.mode == "in-situ"

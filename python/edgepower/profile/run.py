@@ -26,6 +26,7 @@ from ..report import LayerRow, Window
 from ..sensors import SensorError
 from .capture import MODEL_LABEL, CallSite, capture, clone, describe_inputs, synchronizer
 from .dtypes import input_dtypes, model_dtype
+from .identify import choose_estimator
 from .options import ProfileOptions
 
 log = logging.getLogger("edgepower")
@@ -35,8 +36,8 @@ log = logging.getLogger("edgepower")
 class Progress:
     """What the profiler is doing, passed to the ``progress`` callback.
 
-    stage: ``"capture"``, ``"idle"``, ``"measure"`` or ``"done"``; done/total count windows in
-    the measure stage; label is the call site being measured; round counts from 0.
+    stage: ``"capture"``, ``"identify"``, ``"idle"``, ``"measure"`` or ``"done"``; done/total
+    count windows in the measure stage; label is the call site being measured; round counts from 0.
     """
 
     stage: str
@@ -96,6 +97,7 @@ class Run:
     update_interval_source: str = "unknown"
     started_unix_s: float = field(default_factory=time.time)
     sampler_error: str = ""
+    estimator_info: Dict[str, Any] = field(default_factory=dict)
     _modes: Dict[Any, bool] = field(default_factory=dict, repr=False)
 
     @property
@@ -128,7 +130,8 @@ class Run:
             self.monitor.start()
             self.started_here = True
         _wait_for_first_sample(self.monitor)
-        self._target_window()  # first: the settle pause before idle uses the update interval
+        self.estimator_info = choose_estimator(self.monitor, self.options, lambda s, d: self.emit(Progress(s, d, 1)))
+        self._target_window()  # before idle: the settle pause uses the update interval and the filter
         self._idle()
 
     def finish(self) -> None:
@@ -213,7 +216,7 @@ class Run:
             eff = self.monitor.stats().get("effective_update_interval_s", math.nan)
             if isinstance(eff, float) and math.isfinite(eff) and eff > 0:
                 interval, source = eff, "measured (effective update interval of the readings)"
-        target = self.options.min_window_s
+        target = max(self.options.min_window_s, self.estimator_info.get("min_window_s", 0.0))
         if math.isfinite(interval):
             target = max(target, self.options.k_updates * interval)
         self.target_window_s, self.update_interval_s, self.update_interval_source = target, interval, source
@@ -289,6 +292,7 @@ def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
         "not_called": run.not_called,
         "capture_s": run.capture_s,
         "method": settings,
+        "estimator": run.estimator_info,
         "idle_power_w": run.idle_power_w,
         "idle_source": run.idle_source,
         "idle": {"before_w": run.idle_before_w, "after_w": run.idle_after_w, "settle_s": run.settle_s,

@@ -143,7 +143,8 @@ def run_setting(setting: Setting, layers: Dict[str, float], *, rounds: int = 3, 
         mon = PowerMonitor(sensor, rate_hz=rate_hz, timeline=source.timeline)
         shift = PhaseShift(smodel.refresh_s, "random", seed=seed) if setting.phase_shift else None
         prof = LayerProfiler(model_nn, monitor=mon, repeats="auto", min_window_s=setting.window_s, k_updates=1.0,
-                             min_repeats=1, warmup=1, rounds=rounds, idle_s=idle_s, seed=seed, before_window=shift)
+                             min_repeats=1, warmup=1, rounds=rounds, idle_s=idle_s, seed=seed, before_window=shift,
+                             estimator="plain")  # every estimator is recomputed below from the same samples
         report = prof.profile(torch.zeros(1))
     finally:
         close()

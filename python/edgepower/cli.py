@@ -8,7 +8,7 @@ import sys
 import time
 from typing import List, Optional
 
-from . import _cli_accuracy, _cli_edgeprofiler, _cli_profile
+from . import _cli_accuracy, _cli_edgeprofiler, _cli_profile, _cli_profile_trace
 from .sensors import SensorError
 
 EPILOG = "Every timestamp is CLOCK_MONOTONIC; energies are trapezoid integrals of the samples."
@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_profile.add_parser(sub)
     _cli_edgeprofiler.add_parser(sub)
     _cli_accuracy.add_parser(sub)
+    _cli_profile_trace.add_parser(sub)
     return parser
 
 

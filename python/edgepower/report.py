@@ -450,6 +450,9 @@ class Report:
             lines.append(f"sensor {self.sensor}; in situ: {rounds} rounds of {mm.get('forwards_per_round')} forwards "
                          f"of the whole model, random delays up to {mm.get('max_delay_s', 0) * 1e3:.2f} ms; readings "
                          f"attributed by {mm.get('attribution_attribution', 'sample time')}")
+        elif m.get("method", {}).get("mode") == "recorded":  # edgepower.profile_trace
+            lines.append(f"sensor {self.sensor}; recorded offline ({m.get('recorded', {}).get('trace', '?')}): "
+                         f"{rounds} rounds of marked windows")
         else:
             lines.append(f"sensor {self.sensor}; {rounds} rounds in shuffled order; {how}")
         if self.estimated:

@@ -1,8 +1,9 @@
 #include "trace_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
@@ -50,10 +51,22 @@ std::string json_string(const std::string& s) {
 
 std::string json_number(double v) {
   if (!std::isfinite(v)) return "null";
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest round-trip, like repr()
-  std::string s(buf, r.ptr);
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  // Python's repr(): the fewest significant digits that read back to the same double, in
+  // positional notation for decimal exponents -4 to 15, else scientific (std::to_chars would
+  // give the digits, but needs GCC 11; boards build with older compilers).
+  char sci[40];
+  int digits = 1;
+  for (; digits < 17; ++digits) {
+    std::snprintf(sci, sizeof sci, "%.*e", digits - 1, v);
+    if (std::strtod(sci, nullptr) == v) break;
+  }
+  std::snprintf(sci, sizeof sci, "%.*e", digits - 1, v);
+  const int exp10 = std::atoi(std::strchr(sci, 'e') + 1);
+  if (exp10 < -4 || exp10 >= 16) return sci;
+  char fixed[48];
+  std::snprintf(fixed, sizeof fixed, "%.*f", std::max(digits - 1 - exp10, 0), v);
+  std::string s(fixed);
+  if (s.find('.') == std::string::npos) s += ".0";
   return s;
 }
 

@@ -249,6 +249,13 @@ TEST(RecordTrace, JsonLikePython) {
   EXPECT_EQ(json_number(1000.0), "1000.0");
   EXPECT_EQ(json_number(0.1), "0.1");
   EXPECT_EQ(json_number(1e-05), "1e-05");
+  EXPECT_EQ(json_number(0.0001), "0.0001");
+  EXPECT_EQ(json_number(123.456), "123.456");
+  EXPECT_EQ(json_number(-2.5e20), "-2.5e+20");
+  EXPECT_EQ(json_number(0.0), "0.0");
+  EXPECT_EQ(json_number(1.0 / 3.0), "0.3333333333333333");
+  EXPECT_EQ(json_number(2e15), "2000000000000000.0");
+  EXPECT_EQ(json_number(1e16), "1e+16");
   EXPECT_EQ(json_number(std::nan("")), "null");
   EXPECT_EQ(json_string("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
 }

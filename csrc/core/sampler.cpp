@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 
 #include "clock.hpp"
@@ -40,13 +41,18 @@ struct Sampler::Chunk {
   std::vector<double> counter_j;
 };
 
+void Sampler::check_rate_hz(double rate_hz) {
+  if (!(rate_hz >= kMinRateHz && rate_hz <= kMaxRateHz)) {
+    std::ostringstream msg;
+    msg << "rate_hz must be a number from " << kMinRateHz << " to " << kMaxRateHz << " Hz, got " << rate_hz;
+    throw std::invalid_argument(msg.str());
+  }
+}
+
 Sampler::Sampler(SensorPtr sensor, SamplerOptions options)
     : sensor_(std::move(sensor)), options_(options), chunks_(kMaxChunks) {
   if (!sensor_) throw std::invalid_argument("Sampler needs a sensor, got null");
-  if (!(options_.rate_hz >= 1.0 && options_.rate_hz <= 20000.0)) {
-    throw std::invalid_argument("rate_hz must be between 1 and 20000 Hz, got " +
-                                std::to_string(options_.rate_hz));
-  }
+  check_rate_hz(options_.rate_hz);
   if (options_.max_consecutive_failures < 1) {
     throw std::invalid_argument("max_consecutive_failures must be >= 1");
   }

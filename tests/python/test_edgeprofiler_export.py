@@ -14,7 +14,8 @@ nn = torch.nn
 
 from edgepower._native import core  # noqa: E402
 from edgepower.edgeprofiler import EdgeProfilerWarning, layer_averages, map_power_to_layers  # noqa: E402
-from edgepower.profiler import LayerProfiler  # noqa: E402
+from edgepower.monitor import PowerMonitor  # noqa: E402
+from edgepower.profile import LayerProfiler  # noqa: E402
 from edgepower.report import Report  # noqa: E402
 
 IDLE_W = 2.0
@@ -44,8 +45,34 @@ def insitu_report():
     torch.set_num_threads(1)
     timeline = core.Timeline()
     sensor = core.RegionSensor(timeline, LEVELS, IDLE_W)
-    return LayerProfiler(model(), sensor=sensor, rate_hz=4000, mode="in-situ", repeats=200, rounds=2, warmup=1,
-                         idle_s=0.05).profile(torch.randn(2, 16))
+    mon = PowerMonitor(sensor, rate_hz=4000)
+    report = LayerProfiler(model(), monitor=mon, mode="in-situ", repeats=200, rounds=2, warmup=1,
+                           idle_s=0.05).profile(torch.randn(2, 16))
+    report.test_read_ns = mon.samples().read_ns.astype(np.int64)  # how long each read took
+    return report
+
+
+def racing_share(report, i):
+    """Per round, the share of the readings attributed to call site i that raced a mark: a mark
+    (any layer's or the model's edge) fell inside the read itself, [start, end]. The region
+    sensor reads the power of the region active during the read, so only such a reading can
+    show another layer's level; every other reading shows exactly the site's level."""
+    t_end = report.samples_t_ns
+    t_start = t_end - report.test_read_ns
+    ta = report.attribution_t_ns
+    cy = report.cycles
+    t0, t1 = np.asarray(cy["t0_ns"]), np.asarray(cy["t1_ns"])
+    marks = np.sort(np.concatenate([t0[t0 >= 0], t1[t1 >= 0], np.asarray(cy["model_t0_ns"]),
+                                    np.asarray(cy["model_t1_ns"])]))
+    raced = np.searchsorted(marks, t_end, side="right") > np.searchsorted(marks, t_start, side="left")
+    counts, _, owner = core.assign_samples(ta, np.zeros(ta.shape[0]), t0[:, i], t1[:, i])
+    rounds = np.asarray(cy["round"])
+    shares = []
+    for r in np.unique(rounds):
+        mine = np.isin(owner, np.flatnonzero(rounds == r))
+        if mine.any():
+            shares.append(float(raced[mine].mean()))
+    return max(shares) if shares else 0.0
 
 
 def test_round_trip_in_situ_compat(insitu_report, tmp_path):
@@ -73,9 +100,13 @@ def test_round_trip_in_situ_compat(insitu_report, tmp_path):
     t, p = t[first], report.samples_power_w[first]
     for i, (label, level) in enumerate(LEVELS.items()):
         row = report.row(label)
-        # In situ itself (test_insitu.py checks it closely); a reading racing a mark under load
-        # shifts a layer of tens of readings by a few %.
-        assert row["net_power_w"] == pytest.approx(level - IDLE_W, rel=0.1), label
+        # In situ itself (test_insitu.py checks it closely). Only a reading that raced a mark can
+        # show another level, by at most the largest step between levels (10 W): per round, the
+        # mean reading is off by at most 10 W x the share of such readings, and the net power is
+        # a latency-weighted mean over rounds. (Under load a microsecond ReLU's few readings race
+        # often: 1.745 vs 2.0 W was seen.)
+        share = racing_share(report, i)
+        assert abs(row["net_power_w"] - (level - IDLE_W)) <= 10.0 * share + 1e-9, (label, row["net_power_w"], share)
         t0 = np.asarray(report.cycles["t0_ns"])[:, i]
         t1 = np.asarray(report.cycles["t1_ns"])[:, i]
         counts, sums, _ = core.assign_samples(t, p, t0, t1)

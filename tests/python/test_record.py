@@ -21,7 +21,7 @@ import pytest
 
 import edgepower
 from edgepower import cli
-from edgepower.profile_trace import pair_windows, profile_trace, read_marks
+from edgepower.profile.recorded import pair_windows, profile_trace, read_marks
 from edgepower.sensors import create_sensor
 from edgepower.trace import read_trace
 
@@ -346,7 +346,7 @@ def test_profile_trace_errors_say_what_to_do(tmp_path, capsys):
 
 
 def test_pairing_keeps_rounds_and_notes_what_it_dropped():
-    from edgepower.profile_trace import Mark
+    from edgepower.profile.recorded import Mark
 
     def m(t, ev, name, calls=0):
         return Mark(t, ev, name, calls, "", "sender", f"x:{t}")

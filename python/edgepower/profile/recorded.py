@@ -1,4 +1,5 @@
-"""A per-layer Report from a recorded trace and its marks (``edgepower profile-trace``).
+"""A per-layer Report from a recorded trace and its marks (``edgepower profile-trace``): the
+profiling mode whose windows were marked on another machine.
 
 On boards that cannot run the Python package (JetPack 4: Python 3.6, torch 1.10), the native
 ``edgepower-record`` samples the sensor and writes edgepower's trace CSV, and the measured
@@ -30,16 +31,19 @@ import math
 import os
 import platform
 import sys
+from types import SimpleNamespace
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from . import __version__ as _version
-from ._native import core as _core
-# The profiler's row builder and report, in one place: repoint these imports when they move.
-from .profiler import MODEL_LABEL, CallSite, build_rows
-from .report import Report
-from .trace import MAGIC, Trace, read_trace
+from .. import __version__ as _version
+from ..energy.window import window_energy
+from ..report import Report, Window
+from ..sensors.info import board_total, total_rail_name
+from ..trace import MAGIC, Trace, read_trace
+# The profiler's call sites and row builder, in one place.
+from .capture import MODEL_LABEL, CallSite
+from .rows import build_rows, closure_stats
 
 log = logging.getLogger("edgepower")
 
@@ -188,34 +192,29 @@ def _scan_end(path: str) -> Dict[str, Any]:
     return out
 
 
-def _window_energy(trace: Trace, info: Dict[str, Any], t0: int, t1: int) -> Tuple[float, int, str]:
-    """(energy_j of the total, samples, reason) over [t0, t1]: the rule of PowerMonitor.measure
-    (counter differences where the sensor's power is derived from its counters, else the
-    trapezoid of the power; the total rail, else the sum of the rails)."""
+def _sensor_info(trace: Trace) -> SimpleNamespace:
+    """The recorded sensor's info from the trace's meta, with the attributes the energy rules
+    read (total rail, counters, wrap range), as the live SensorInfo has them."""
+    d = dict(trace.meta.get("sensor") or {})
+    nan = math.nan
+    return SimpleNamespace(
+        kind=str(d.get("kind", "?")), description=str(d.get("description", "")), rails=list(trace.rails),
+        total_rail=int(d.get("total_rail", -1)), has_power=bool(d.get("has_power", True)),
+        has_counter=bool(d.get("has_counter", False)), power_derived=bool(d.get("power_derived", False)),
+        counter_range_j=float(d.get("counter_range_j") or 0.0),
+        update_interval_s=nan if d.get("update_interval_s") is None else float(d["update_interval_s"]),
+        estimated=bool(d.get("estimated", False)), details=dict(d.get("details") or {}))
+
+
+def _window_energy(trace: Trace, info: SimpleNamespace, t0: int, t1: int):
+    """Energy of [t0, t1] by the rule a live monitor uses (edgepower.energy.window), from the
+    samples around it."""
     t = trace.t_ns
     lo = max(0, int(np.searchsorted(t, t0, side="left")) - 1)
     hi = min(len(t), int(np.searchsorted(t, t1, side="left")) + 1)
-    ts = np.ascontiguousarray(t[lo:hi])
-    per = _core.integrate_power(ts, np.ascontiguousarray(trace.power_w[lo:hi]), t0, t1)
-    use_counter = bool(info.get("has_counter")) and (bool(info.get("power_derived")) or not info.get("has_power", True))
-    if use_counter and trace.counter_j.shape[0]:
-        counted = _core.counter_energy(ts, np.ascontiguousarray(trace.counter_j[lo:hi]),
-                                       float(info.get("counter_range_j") or 0.0), t0, t1)
-        for i, r in enumerate(counted):
-            if r["status"] == 0:
-                per[i] = r
-    energies = [r["energy_j"] for r in per]
-    total_rail = int(info.get("total_rail", -1))
-    total = energies[total_rail] if 0 <= total_rail < len(energies) else float(np.sum(energies))
-    reason = next((r["reason"] for r in per if r["reason"]), "")
-    return total, int(per[0]["num_samples"]) if per else 0, reason
-
-
-def _total_power(trace: Trace, info: Dict[str, Any]) -> np.ndarray:
-    total_rail = int(info.get("total_rail", -1))
-    if 0 <= total_rail < trace.power_w.shape[1]:
-        return trace.power_w[:, total_rail]
-    return trace.power_w.sum(axis=1)
+    counter = trace.counter_j[lo:hi] if trace.counter_j.shape[0] else trace.counter_j
+    return window_energy(info, np.ascontiguousarray(t[lo:hi]), np.ascontiguousarray(trace.power_w[lo:hi]),
+                         np.ascontiguousarray(counter), t0, t1)
 
 
 def profile_trace(trace_path: str, marks_path: Optional[str] = None, *, idle_power_w: Optional[float] = None,
@@ -242,102 +241,104 @@ def profile_trace(trace_path: str, marks_path: Optional[str] = None, *, idle_pow
     """
     trace_path = os.fspath(trace_path)
     trace = read_trace(trace_path)
-    info = dict(trace.meta.get("sensor") or {})
-    if not info:
+    if not trace.meta.get("sensor"):
         raise ValueError(f"{trace_path}: the trace has no '# meta:' line with the sensor; was it written by edgepower?")
     if len(trace.t_ns) < 2:
         raise ValueError(f"{trace_path}: the trace holds {len(trace.t_ns)} sample(s); a profile needs a recording")
+    info = _sensor_info(trace)
     source = os.fspath(marks_path) if marks_path is not None else trace_path
     marks = read_marks(source)
     if not marks:
         raise ValueError(f"{source}: no marks found. Record with `edgepower-record --marks FIFO` and send marks "
                          "with tools/edgepower_marks.py, or pass a marks CSV (t_ns,event,name[,calls][,type]).")
-    windows, notes = pair_windows(marks)
-    if not windows:
+    marked, notes = pair_windows(marks)
+    if not marked:
         raise ValueError(f"{source}: no complete window (a begin and its end); " + "; ".join(notes))
     t_first, t_last = int(trace.t_ns[0]), int(trace.t_ns[-1])
-    if all(w["t1_ns"] < t_first or w["t0_ns"] > t_last for w in windows):
-        raise ValueError(f"the marks (t_ns {min(w['t0_ns'] for w in windows)} to {max(w['t1_ns'] for w in windows)}) "
+    if all(w["t1_ns"] < t_first or w["t0_ns"] > t_last for w in marked):
+        raise ValueError(f"the marks (t_ns {min(w['t0_ns'] for w in marked)} to {max(w['t1_ns'] for w in marked)}) "
                          f"do not overlap the trace's samples ({t_first} to {t_last}): marks and trace must come "
                          "from the same machine and boot (CLOCK_MONOTONIC), e.g. the marks of this recording")
 
-    for w in windows:
-        e, n, reason = _window_energy(trace, info, w["t0_ns"], w["t1_ns"])
-        w.update(module=w["label"], call=0, duration_s=(w["t1_ns"] - w["t0_ns"]) * 1e-9, energy_j=e,
-                 num_samples=n, reason=reason,
-                 kind="model" if w["label"] == MODEL_LABEL else "idle" if w["label"] == IDLE_LABEL else "layer")
+    windows: List[Window] = []
+    for w in marked:
+        e = _window_energy(trace, info, w["t0_ns"], w["t1_ns"])
+        kind = "model" if w["label"] == MODEL_LABEL else "idle" if w["label"] == IDLE_LABEL else "layer"
+        windows.append(Window(label=w["label"], module=w["label"], call=0, round=w["round"], kind=kind,
+                              t0_ns=w["t0_ns"], t1_ns=w["t1_ns"], calls=w["calls"],
+                              duration_s=(w["t1_ns"] - w["t0_ns"]) * 1e-9, energy_j=e.total_j,
+                              num_samples=e.num_samples, reason=e.reason))
 
-    idle_windows = [w for w in windows if w["kind"] == "idle" and math.isfinite(w["energy_j"])]
+    idle_windows = [w for w in windows if w.kind == "idle" and math.isfinite(w.energy_j)]
     if idle_power_w is not None:
-        if not (isinstance(idle_power_w, (int, float)) and math.isfinite(idle_power_w) and idle_power_w >= 0):
+        if isinstance(idle_power_w, bool) or not isinstance(idle_power_w, (int, float)) \
+                or not math.isfinite(idle_power_w) or idle_power_w < 0:
             raise ValueError(f"idle_power_w must be a power in W >= 0, got {idle_power_w!r}")
         idle_w: Optional[float] = float(idle_power_w)
         idle_source = "given"
     elif idle_windows:
-        idle_t = sum(w["duration_s"] for w in idle_windows)
-        idle_w = sum(w["energy_j"] for w in idle_windows) / idle_t
+        idle_t = sum(w.duration_s for w in idle_windows)
+        idle_w = sum(w.energy_j for w in idle_windows) / idle_t
         idle_source = f"marked {IDLE_LABEL} windows: {len(idle_windows)}, {idle_t:.3f} s in all"
     else:
         idle_w, idle_source = None, f"none (no {IDLE_LABEL} window marked and no idle power given): net figures n/a"
 
+    types: Dict[str, str] = {}
+    for w in marked:
+        if w["type"]:
+            types.setdefault(w["label"], w["type"])
     sites: List[CallSite] = []
     for w in windows:
-        if w["kind"] == "layer" and not any(s.module_name == w["label"] for s in sites):
-            sites.append(CallSite(w["label"], 0, len(sites), _module(w["type"]), (), {}))
-    model_type = next((w["type"] for w in windows if w["kind"] == "model" and w["type"]), "")
-    whole_module = _module(model_type or "RecordedModel")
-    whole = CallSite(MODEL_LABEL, 0, len(sites), whole_module, (), {})
+        if w.kind == "layer" and not any(s.module_name == w.label for s in sites):
+            sites.append(CallSite(w.label, 0, len(sites), _module(types.get(w.label, "")), (), {}))
     if not sites:
         raise ValueError(f"{source}: only {IDLE_LABEL}/{MODEL_LABEL} windows were marked; mark each layer's "
                          "window with its name (marks.layer('features.0', calls=N))")
-    rounds = max(1 + w["round"] for w in windows if w["kind"] in ("layer", "model"))
-    kind = str(info.get("kind", "?"))
-    estimated = bool(info.get("estimated", False))
-    rows = build_rows(sites, whole, windows, idle_w, rounds, kind, estimated, whole_module)
-
-    meta = _meta(trace, trace_path, source, info, windows, notes, rounds, idle_w, idle_source, model)
+    whole_module = _module(types.get(MODEL_LABEL, "RecordedModel"))
+    whole = CallSite(MODEL_LABEL, 0, len(sites), whole_module, (), {})
+    rounds = max(1 + w.round for w in windows if w.kind in ("layer", "model"))
+    rows = build_rows(sites, whole, windows, idle_w, rounds, info.kind, info.estimated, whole_module)
+    meta = _meta(trace, trace_path, source, info, marked, notes, rounds, idle_w, idle_source, model)
+    meta["closure"] = closure_stats(sites, windows, idle_w, rounds)
     return Report(rows=rows, windows=windows, meta=meta,
-                  samples={"t_ns": trace.t_ns, "power_w": _total_power(trace, info)})
+                  samples={"t_ns": trace.t_ns, "power_w": board_total(info, trace.power_w)})
 
 
-def _meta(trace: Trace, trace_path: str, source: str, info: Dict[str, Any], windows: List[Dict[str, Any]],
+def _meta(trace: Trace, trace_path: str, source: str, info: SimpleNamespace, marked: List[Dict[str, Any]],
           notes: List[str], rounds: int, idle_w: Optional[float], idle_source: str, model: str) -> Dict[str, Any]:
     recorder = dict(trace.meta.get("recorder") or {})
     end = _scan_end(trace_path)
     n = len(trace.t_ns)
     span_s = (int(trace.t_ns[-1]) - int(trace.t_ns[0])) * 1e-9
     host = recorder.get("host") or {}
-    rails = list(trace.rails)
-    total_rail = int(info.get("total_rail", -1))
-    arrival = sum(1 for w in windows if w["clock"] == "arrival")
     return {
         "model": model,
         "model_module": "",
         "model_params": 0,
-        "inputs": "",
+        "inputs": "n/a (recorded elsewhere)",
         "devices": [f"{host.get('machine', '?')} {host.get('nodename', '')}".strip() + " (recorded)"],
         "layers": "marked windows",
-        "selected_layers": sorted({w["label"] for w in windows if w["kind"] == "layer"}),
+        "selected_layers": sorted({w["label"] for w in marked if w["label"] not in (MODEL_LABEL, IDLE_LABEL)}),
         "not_called": [],
         "capture_s": math.nan,
         "method": {
             "mode": "recorded",
             "repeats": "marked", "rounds": rounds, "target_window_s": math.nan,
-            "windows": len(windows), "windows_stamped_on_arrival": arrival,
-            "sensor_update_interval_s": info.get("update_interval_s"),
+            "windows": len(marked), "windows_stamped_on_arrival": sum(1 for w in marked if w["clock"] == "arrival"),
+            "sensor_update_interval_s": info.update_interval_s,
         },
         "idle_power_w": idle_w,
         "idle_source": idle_source,
         "monitor": {
-            "sensor": info.get("kind"), "sensor_description": info.get("description", ""), "rails": rails,
-            "total_rail": rails[total_rail] if 0 <= total_rail < len(rails) else "sum of rails",
-            "estimated": bool(info.get("estimated", False)), "requested_rate_hz": trace.meta.get("rate_hz"),
+            "sensor": info.kind, "sensor_description": info.description, "rails": list(info.rails),
+            "total_rail": total_rail_name(info), "estimated": info.estimated,
+            "requested_rate_hz": trace.meta.get("rate_hz"),
             "achieved_rate_hz": (n - 1) / span_s if span_s > 0 else math.nan,
-            "sensor_update_interval_s": info.get("update_interval_s"), "idle_power_w": idle_w,
-            "details": dict(info.get("details") or {}), "sampler": end.get("sampler", {}),
+            "sensor_update_interval_s": info.update_interval_s, "idle_power_w": idle_w,
+            "details": dict(info.details), "sampler": end.get("sampler", {}),
         },
-        "sensor": info.get("kind"),
-        "estimated": bool(info.get("estimated", False)),
+        "sensor": info.kind,
+        "estimated": info.estimated,
         "recorded": {
             "offline": True,
             "trace": os.path.abspath(trace_path),

@@ -21,7 +21,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 B="$ROOT/build/aarch64"
 JOBS="${EDGEPOWER_JOBS:-$(nproc)}"
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-say() { echo "[edgepower aarch64] $*" >&2; }
+say() { echo "[edgepower aarch64 +$((SECONDS - T0))s] $*" >&2; }
 T0=$SECONDS
 
 # ---- tools (apt, like scripts/env.sh does for libgtest-dev) ------------------------------------

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -25,6 +27,13 @@ bool wait_until(Pred pred, double seconds) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return true;
+}
+
+// True when the tests run under an emulator (scripts/test-aarch64.sh sets EDGEPOWER_EMULATED=1
+// for qemu-user). Only assertions that say why may be relaxed there.
+bool emulated() {
+  const char* v = std::getenv("EDGEPOWER_EMULATED");
+  return v != nullptr && std::strcmp(v, "") != 0 && std::strcmp(v, "0") != 0;
 }
 
 // A sensor whose reads take a fixed time (busy wait), to test missed deadlines.
@@ -125,12 +134,30 @@ TEST(Sampler, KeepsTheRateOnAbsoluteDeadlines) {
   EXPECT_GE(st.samples, 2000u);
   // Absolute deadlines never drift: every deadline in the run is either sampled or counted as
   // missed, however late the wake-ups were.
-  const double deadlines = st.duration_s * 2000.0 + 1;
-  EXPECT_NEAR(static_cast<double>(st.samples + st.missed_deadlines), deadlines, deadlines * 0.005 + 2);
-  EXPECT_GT(st.achieved_rate_hz, 2000.0 * 0.8);
   auto b = sm.copy_block();
   ASSERT_EQ(b.size(), st.samples);
   for (std::size_t i = 1; i < b.size(); ++i) ASSERT_GT(b.t_ns[i], b.t_ns[i - 1]);
+  // Exact on any machine, however loaded: each sample's deadline (wake-up minus lateness, the
+  // wake-up being the sample time minus the read) lies on the grid first deadline + k x 0.5 ms,
+  // and every grid deadline up to the last sample was either sampled or counted as missed
+  // (more may be counted after the last sample, when the thread stalled just before stop()).
+  const int64_t period_ns = 500'000;
+  auto deadline = [&](std::size_t i) { return b.t_ns[i] - b.read_ns[i] - b.lateness_ns[i]; };
+  for (std::size_t i = 1; i < b.size(); ++i) ASSERT_EQ((deadline(i) - deadline(0)) % period_ns, 0) << i;
+  const auto grid = static_cast<std::size_t>((deadline(b.size() - 1) - deadline(0)) / period_ns + 1);
+  EXPECT_GE(st.samples + st.missed_deadlines, grid);
+  if (!emulated()) {
+    const double deadlines = st.duration_s * 2000.0 + 1;
+    EXPECT_NEAR(static_cast<double>(st.samples + st.missed_deadlines), deadlines, deadlines * 0.005 + 2);
+    EXPECT_GT(st.achieved_rate_hz, 2000.0 * 0.8);
+  } else {
+    // Under qemu-user every read and clock call is translated code competing for the host's
+    // cores with the other tests, and the emulated thread loses whole periods to the host's
+    // scheduler (1390-1560 Hz of 2000 seen on the 2-core CI machine with ctest -j 2): the
+    // achieved rate measures the host, not this code, so only the grid above is exact there.
+    EXPECT_GT(st.achieved_rate_hz, 2000.0 * 0.25);
+  }
+  EXPECT_LE(st.achieved_rate_hz, 2000.0 * 1.01);  // never faster than asked: no catching up
   EXPECT_DOUBLE_EQ(b.power_w[0], 5.0);
   EXPECT_DOUBLE_EQ(b.power_w[1], 2.0);
   EXPECT_EQ(st.identical_share, 1.0);
@@ -178,11 +205,36 @@ TEST(Sampler, EffectiveUpdateIntervalOfAHeldSensor) {
   ASSERT_TRUE(wait_until([&] { return sm.size() >= 1000; }, 10.0));
   sm.stop();
   auto st = sm.stats();
-  EXPECT_NEAR(st.effective_update_interval_s, 0.005, 0.0005);
-  // Each 5 ms refresh changes the reading once; the other readings repeat it. At the full 2 kHz
-  // that is 9 of 10; on a loaded machine the sampler may skip deadlines, so compare with the
-  // rate it achieved: share = 1 - 1 / (0.005 s x achieved rate).
-  EXPECT_NEAR(st.identical_share, 1.0 - 1.0 / (0.005 * st.achieved_rate_hz), 0.03);
+  if (!emulated()) {
+    EXPECT_NEAR(st.effective_update_interval_s, 0.005, 0.0005);
+    // Each 5 ms refresh changes the reading once; the other readings repeat it. At the full 2 kHz
+    // that is 9 of 10; on a loaded machine the sampler may skip deadlines, so compare with the
+    // rate it achieved: share = 1 - 1 / (0.005 s x achieved rate).
+    EXPECT_NEAR(st.identical_share, 1.0 - 1.0 / (0.005 * st.achieved_rate_hz), 0.03);
+    return;
+  }
+  // Under qemu-user on a loaded host the emulated thread loses whole periods (1.9 of 10 ms
+  // seen): fewer repeats per refresh, and a gap spanning two refreshes of this alternating
+  // value hides both changes, lengthening the measured interval (6.3 ms seen). Those measure the
+  // host. Exact on any host: the statistics are those of the recorded samples, and changes are
+  // never observed more often than the refresh makes them (up to the largest sample gap,
+  // spread over all the changes).
+  auto b = sm.copy_block();
+  std::size_t identical = 0, changes = 0;
+  int64_t first = 0, last = 0, max_gap = 0;
+  for (std::size_t i = 1; i < b.size(); ++i) {
+    max_gap = std::max(max_gap, b.t_ns[i] - b.t_ns[i - 1]);
+    if (b.power_w[i] == b.power_w[i - 1]) {
+      ++identical;
+    } else {
+      if (changes++ == 0) first = b.t_ns[i];
+      last = b.t_ns[i];
+    }
+  }
+  ASSERT_GE(changes, 10u);
+  EXPECT_DOUBLE_EQ(st.identical_share, static_cast<double>(identical) / static_cast<double>(b.size() - 1));
+  EXPECT_DOUBLE_EQ(st.effective_update_interval_s, (last - first) * 1e-9 / static_cast<double>(changes - 1));
+  EXPECT_GE(st.effective_update_interval_s, 0.005 - max_gap * 1e-9 / static_cast<double>(changes - 1));
 }
 
 TEST(Sampler, MissedDeadlinesAreCountedNotCaughtUp) {

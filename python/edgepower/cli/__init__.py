@@ -14,6 +14,7 @@ from . import compare as _compare
 from . import edgeprofiler as _edgeprofiler
 from . import predict as _predict
 from . import profile as _profile
+from . import profile_trace as _profile_trace
 
 EPILOG = "Every timestamp is CLOCK_MONOTONIC; energies are trapezoid integrals of the samples."
 
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _accuracy.add_parser(sub)
     _predict.add_parsers(sub)
     _compare.add_parser(sub)
+    _profile_trace.add_parser(sub)
     return parser
 
 

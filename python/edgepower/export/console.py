@@ -26,6 +26,9 @@ def summary(report) -> str:
         lines.append(f"sensor {report.sensor}; in situ: {rounds} rounds of {mm.get('forwards_per_round')} forwards "
                      f"of the whole model, random delays up to {mm.get('max_delay_s', 0) * 1e3:.2f} ms; readings "
                      f"attributed by {mm.get('attribution', {}).get('rule', 'sample time')}")
+    elif m.get("method", {}).get("mode") == "recorded":  # edgepower.profile.recorded
+        lines.append(f"sensor {report.sensor}; recorded offline ({m.get('recorded', {}).get('trace', '?')}): "
+                     f"{rounds} rounds of marked windows")
     else:
         lines.append(f"sensor {report.sensor}; {rounds} rounds in shuffled order; {how}")
     if report.estimated:

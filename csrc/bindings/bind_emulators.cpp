@@ -1,8 +1,8 @@
 #include <pybind11/stl.h>
 
 #include "bindings.hpp"
-#include "core/emulators/ina3221.hpp"
-#include "core/emulators/nvml_like.hpp"
+#include "testing/ina3221.hpp"
+#include "testing/nvml_like.hpp"
 
 namespace py = pybind11;
 
@@ -22,7 +22,7 @@ void register_emulators(py::module_& m) {
       .def(py::init([](std::shared_ptr<SyntheticSensor> source, std::string root, std::vector<std::string> labels,
                        std::vector<double> scales, double shunt_ohm, double bus_v, double bus_conversion_s,
                        double shunt_conversion_s, int averages, double noise_w, uint64_t seed, std::string device,
-                       std::string hwmon) {
+                       std::string hwmon, bool interval_includes_averages) {
              Ina3221Config c;
              c.root = std::move(root);
              c.labels = std::move(labels);
@@ -36,6 +36,7 @@ void register_emulators(py::module_& m) {
              c.seed = seed;
              c.device = std::move(device);
              c.hwmon = std::move(hwmon);
+             c.interval_includes_averages = interval_includes_averages;
              return std::make_shared<Ina3221Emulator>(std::move(source), std::move(c));
            }),
            py::arg("source"), py::arg("root"),
@@ -43,7 +44,7 @@ void register_emulators(py::module_& m) {
            py::arg("scales") = std::vector<double>{1.0, 0.6, 0.25}, py::arg("shunt_ohm") = 0.005,
            py::arg("bus_v") = 5.0, py::arg("bus_conversion_s") = 1.1e-3, py::arg("shunt_conversion_s") = 1.1e-3,
            py::arg("averages") = 1, py::arg("noise_w") = 0.0, py::arg("seed") = 1, py::arg("device") = "1-0040",
-           py::arg("hwmon") = "hwmon0")
+           py::arg("hwmon") = "hwmon0", py::arg("interval_includes_averages") = false)
       .def("start", &Ina3221Emulator::start, py::call_guard<py::gil_scoped_release>())
       .def("stop", &Ina3221Emulator::stop, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("running", &Ina3221Emulator::running)

@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "core/clock.hpp"
-#include "core/emulators/ina3221.hpp"
-#include "core/emulators/nvml_like.hpp"
+#include "testing/ina3221.hpp"
+#include "testing/nvml_like.hpp"
 #include "core/sensors/jetson_hwmon.hpp"
 #include "core/sensors/synthetic.hpp"
 #include "core/sensors/sysfs.hpp"
@@ -52,6 +52,33 @@ TEST(Ina3221Emulator, RefreshEveryChannelsTimesConversions) {
   EXPECT_EQ(text, "7");  // 6.6 ms rounded to whole ms, as the driver reports it
   ASSERT_TRUE(sysfs::read_text(emu.hwmon_dir() + "/samples", &text));
   EXPECT_EQ(text, "1");
+}
+
+TEST(Ina3221Emulator, UpdateIntervalAsMainlineAndPre2021DriversReportIt) {
+  // N=512, 140 us, 3 channels (NVIDIA's device trees): C * (BC + SC) = 0.84 ms.
+  struct Case {
+    int n;
+    double conv_s;
+    int channels;
+    bool with_averages;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {512, 140e-6, 3, false, "1"},    // mainline: round(0.84 ms)
+      {512, 140e-6, 3, true, "430"},   // before 2021: round(512 x 0.84 ms = 430.08 ms)
+      {1, 140e-6, 1, false, "0"},      // 0.28 ms rounds to 0
+      {4, 1.1e-3, 1, true, "9"},       // 4 x 2.2 ms = 8.8 ms
+      {1024, 1.1e-3, 3, true, "6758"},  // 1024 x 6.6 ms = 6758.4 ms
+  };
+  for (const Case& k : cases) {
+    testing::TempTree tree;
+    Ina3221Config c = config(tree.root(), k.n, k.conv_s, k.channels);
+    c.interval_includes_averages = k.with_averages;
+    Ina3221Emulator emu(step_source(now_ns() + 1000 * kMs), c);
+    std::string text;
+    ASSERT_TRUE(sysfs::read_text(emu.hwmon_dir() + "/update_interval", &text));
+    EXPECT_EQ(text, k.expect) << "N=" << k.n << " conv=" << k.conv_s << " C=" << k.channels;
+  }
 }
 
 TEST(Ina3221Emulator, QuantisesBusAndCurrent) {

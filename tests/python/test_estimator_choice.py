@@ -27,8 +27,30 @@ def test_model_for_counters_and_unknown_sensors():
         model_for(counter_only.info)
 
 
-def test_cli_estimator_auto_needs_a_known_sensor_model(capsys):
-    rc = cli.main(["profile", "vgg11", "--sensor", "constant:5", "--estimator", "auto", "--image-size", "32",
-                   "--no-progress"])
-    assert rc == 2
-    assert "no sensor model is known for sensor 'synthetic-constant'" in capsys.readouterr().err
+FACTORY = """
+import torch
+
+def make(batch_size=1):
+    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU()), torch.randn(batch_size, 8)
+"""
+
+
+@pytest.mark.parametrize("extra,expect", [
+    ([], "estimator: plain, none: no sensor model for 'synthetic-constant'"),  # the default is auto
+    (["--estimator", "plain"], "estimator: plain, chosen: estimator='plain'"),
+])
+def test_cli_estimator_defaults_to_auto_and_says_what_it_used(tmp_path, capsys, monkeypatch, extra, expect):
+    import json
+    import sys
+
+    (tmp_path / "tiny_est.py").write_text(FACTORY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    out = tmp_path / "out"
+    rc = cli.main(["profile", "tiny_est:make", "--sensor", "constant:5", "--min-window", "0.02", "--rounds", "2",
+                   "--idle", "0.05", "--no-progress", "--out", str(out)] + extra)
+    assert rc == 0, capsys.readouterr().err
+    assert expect in capsys.readouterr().out
+    meta = json.loads((out / "report.json").read_text())["meta"]
+    assert meta["estimator"]["estimator"] == "plain"
+    assert meta["estimator"]["source"] == ("chosen" if extra else "none")

@@ -9,9 +9,12 @@ from typing import List, Optional
 
 from ..sensors import SensorError
 from . import accuracy as _accuracy
+from . import compare as _compare
 from . import edgeprofiler as _edgeprofiler
 from . import monitor as _monitor
+from . import predict as _predict
 from . import profile as _profile
+from . import profile_trace as _profile_trace
 from . import sensors as _sensors
 
 DESCRIPTION = "Energy per layer of PyTorch models, and power sensors, from the command line."
@@ -31,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     _profile.add_parser(sub)
     _edgeprofiler.add_parser(sub)
     _accuracy.add_parser(sub)
+    _predict.add_parsers(sub)
+    _compare.add_parser(sub)
+    _profile_trace.add_parser(sub)
     return parser
 
 

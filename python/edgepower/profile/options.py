@@ -74,6 +74,9 @@ class ProfileOptions:
     #: A window edge whose neighbouring samples are further apart than this many sample periods
     #: is measured again (isolation).
     edge_gap_periods: float = 4.0
+    #: ``"auto"``: the sensor-aware estimator wherever a model is known or identified
+    #: (:mod:`edgepower.profile.identify`); ``"plain"``: the trapezoid / counter difference.
+    estimator: str = "auto"
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -94,6 +97,8 @@ class ProfileOptions:
                  f"idle_power_w must be a power in W >= 0, got {self.idle_power_w!r}")
         _require(isinstance(self.trace_model, bool), f"trace_model must be True or False, got {self.trace_model!r}")
         _require(isinstance(self.in_situ, InSituOptions), "in_situ must be an InSituOptions")
+        _require(self.estimator in ("auto", "plain"), f"estimator must be 'auto' (the sensor-aware estimator where a "
+                 f"model is known or identified) or 'plain', got {self.estimator!r}")
         if self.mode != "in-situ" and (self.in_situ.sync_layers or self.in_situ.max_delay_s is not None):
             log.info("sync_layers and max_delay_s apply to mode='in-situ' only; ignored in %s mode", self.mode)
 

@@ -10,7 +10,10 @@ here and why not. Discovery never raises; using an unavailable sensor raises
 - :mod:`.builtin`: the built-in kinds (a new sensor kind goes here, its native reader in
   ``csrc/core/sensors/``);
 - :mod:`.info`: the board-total rule and whether counters are the measurement;
-- :mod:`.model`: :class:`SensorModel`, how a reading relates to the true power.
+- :mod:`.model`: :class:`SensorModel`, how a reading relates to the true power;
+- :mod:`.identify`: an INA3221's model from sysfs bounds and a step response, :mod:`.updates`:
+  update period and phase of counters and boxcar readings, :mod:`.model_cache`: identified
+  models kept per board and configuration.
 """
 from __future__ import annotations
 

@@ -26,11 +26,14 @@ Examples
 ``python -m edgepower accuracy`` (docs/accuracy.md) runs the layer profiler against each of
 them and prints the error per layer.
 
-Modules: :mod:`.emulators` (the emulators, the region source, the busy model) and
-:mod:`.accuracy` (the error table of ``edgepower accuracy``).
+Modules: :mod:`.emulators` (the emulators, the region source, the busy model),
+:mod:`.accuracy` (the error table of ``edgepower accuracy``) and :mod:`.regression`
+(:func:`assert_energy` and the baselines of the pytest plugin, docs/pytest.md).
 """
 from __future__ import annotations
 
 from .emulators import AVERAGES, CONVERSION_TIMES_S, Ina3221, RegionSource, busy_model, nvml_counter, nvml_instant
+from .regression import BaselineMismatch, assert_energy
 
-__all__ = ["AVERAGES", "CONVERSION_TIMES_S", "Ina3221", "RegionSource", "busy_model", "nvml_counter", "nvml_instant"]
+__all__ = ["AVERAGES", "BaselineMismatch", "CONVERSION_TIMES_S", "Ina3221", "RegionSource", "assert_energy", "busy_model",
+           "nvml_counter", "nvml_instant"]

@@ -14,6 +14,9 @@ log = logging.getLogger("edgepower")
 
 CONVERSION_TIMES_S = (140e-6, 204e-6, 332e-6, 588e-6, 1.1e-3, 2.116e-3, 4.156e-3, 8.244e-3)
 AVERAGES = (1, 4, 16, 64, 128, 256, 512, 1024)
+#: What an INA3221 hwmon ``update_interval`` means: the mainline driver's C x (BC + SC), or the
+#: pre-2021 drivers' N x C x (BC + SC) (both in whole ms, rounded to the closest).
+UPDATE_INTERVAL_SEMANTICS = ("mainline", "pre-2021")
 
 
 class RegionSource:
@@ -86,6 +89,9 @@ class Ina3221:
         Noise seed.
     start : bool
         Start the conversion thread now (else call :meth:`start`).
+    update_interval : {"mainline", "pre-2021"}
+        What the tree's ``update_interval`` (whole ms) reports: ``"mainline"`` (the driver since
+        2021) C x (bus + shunt conversion); ``"pre-2021"`` (older kernels) N times that.
 
     Notes
     -----
@@ -98,7 +104,10 @@ class Ina3221:
                  bus_conversion_s: Optional[float] = None, shunt_conversion_s: Optional[float] = None,
                  labels: Sequence[str] = ("VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"),
                  scales: Sequence[float] = (1.0, 0.6, 0.25), shunt_ohm: float = 0.005, bus_v: float = 5.0,
-                 noise_w: float = 0.05, seed: int = 1, start: bool = True):
+                 noise_w: float = 0.05, seed: int = 1, start: bool = True, update_interval: str = "mainline"):
+        if update_interval not in UPDATE_INTERVAL_SEMANTICS:
+            raise ValueError(f"update_interval must be one of {', '.join(UPDATE_INTERVAL_SEMANTICS)} (what the "
+                             f"driver reports: C x (BC + SC), or N times that before 2021), got {update_interval!r}")
         self.source = source
         self._tmp = None
         if root is None:
@@ -111,7 +120,8 @@ class Ina3221:
                 _source(source), root, labels=labels, scales=list(scales)[:len(labels)], shunt_ohm=shunt_ohm,
                 bus_v=bus_v, bus_conversion_s=conversion_s if bus_conversion_s is None else bus_conversion_s,
                 shunt_conversion_s=conversion_s if shunt_conversion_s is None else shunt_conversion_s,
-                averages=averages, noise_w=noise_w, seed=seed)
+                averages=averages, noise_w=noise_w, seed=seed,
+                interval_includes_averages=update_interval == "pre-2021")
         except BaseException:
             self._cleanup()
             raise
@@ -233,4 +243,4 @@ def busy_model(layers: Dict[str, float], timeline: "_core.Timeline", prefix: str
     return torch.nn.Sequential(collections.OrderedDict((n, BusyLayer(n, s)) for n, s in layers.items()))
 
 
-__all__ = ["AVERAGES", "CONVERSION_TIMES_S", "Ina3221", "RegionSource", "busy_model", "nvml_counter", "nvml_instant"]
+__all__ = ["AVERAGES", "CONVERSION_TIMES_S", "Ina3221", "UPDATE_INTERVAL_SEMANTICS", "RegionSource", "busy_model", "nvml_counter", "nvml_instant"]

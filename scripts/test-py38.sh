@@ -32,7 +32,7 @@ cd "$root/tests/python"
 "$venv/bin/python" -c "import edgepower, sys; assert edgepower.__file__.startswith('$venv'), edgepower.__file__; print('[py38] edgepower', edgepower.__version__, 'on Python', sys.version.split()[0])"
 status=0
 "$venv/bin/python" -m pytest -q -p no:cacheprovider -m "not slow" \
-  test_core.py test_monitor.py test_cli.py test_cli_monitor.py test_trace_reader.py test_sensors_replay.py \
+  test_energy.py test_clock.py test_timeline.py test_sampler.py test_monitor.py test_cli.py test_cli_monitor.py test_trace_reader.py test_sensors_replay.py \
   test_sensors_hardware.py test_sensors_nvml.py test_edgeprofiler.py test_architecture.py "$@" || status=$?
 echo "[py38] done in $(( $(date +%s) - start )) s" >&2
 exit $status

@@ -208,5 +208,7 @@ def test_output_spellings_agree():
     parser = cli.build_parser()
     for flag in ("-o", "--output", "--out"):
         assert parser.parse_args(["profile", "vgg11", flag, "d"]).out == "d"
+    assert parser.parse_args(["profile-trace", "t.csv", "-o", "d"]).out == "d"
+    assert parser.parse_args(["profile-trace", "t.csv", "--out", "d"]).out == "d"
     assert parser.parse_args(["monitor", "-o", "t.csv"]).output == "t.csv"
     assert parser.parse_args(["monitor", "--output", "t.csv"]).output == "t.csv"

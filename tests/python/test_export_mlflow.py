@@ -47,8 +47,10 @@ def report():
 
 
 @pytest.fixture
-def tracking(monkeypatch):
-    """Restores MLflow's tracking URI (and ends a stray run) after the test."""
+def tracking(monkeypatch, tmp_path):
+    """Restores MLflow's tracking URI (and ends a stray run) after the test; runs it in tmp_path so
+    nothing MLflow writes by default (./mlruns, ./mlflow.db) lands in the repository."""
+    monkeypatch.chdir(tmp_path)
     old = mlflow.get_tracking_uri()
     yield
     while mlflow.active_run() is not None:

@@ -34,7 +34,7 @@ def add_parsers(sub) -> None:
     f.set_defaults(func=cmd_fit)
     m = ps.add_parser("measure", help="measure layer latencies of the zoo (or named networks) on this CPU")
     m.add_argument("names", nargs="*", help="zoo networks (default: all): " + ", ".join(_zoo_names()))
-    m.add_argument("--out", required=True, help="folder for one report JSON per network and dataset.csv")
+    m.add_argument("-o", "--output", "--out", dest="out", required=True, help="folder for one report JSON per network and dataset.csv")
     m.add_argument("--rounds", type=int, default=15, help="rounds, each figure a median over them (>= 15)")
     m.add_argument("-k", type=int, default=3, help="timed forwards per round, fastest kept (default 3)")
     m.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--idle-power", type=float, default=None,
                    help="known idle power in W (default: measured over the marked (idle) windows)")
     p.add_argument("--model", default="recorded model", help="model name for the report")
-    p.add_argument("--out", default=None, help="directory for the CSVs, PNGs and JSON (default: print only)")
+    p.add_argument("-o", "--output", "--out", dest="out", default=None, help="directory for the CSVs, PNGs and JSON (default: print only)")
     p.set_defaults(func=cmd_profile_trace)
 
 

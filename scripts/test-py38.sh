@@ -6,11 +6,12 @@
 # Python: $EDGEPOWER_PY38, else python3.8 on PATH, else pyenv's 3.8.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-py38="${EDGEPOWER_PY38:-$(command -v python3.8 || true)}"
+works() { [ -n "$1" ] && "$1" -c 'import sys; assert sys.version_info[:2] == (3, 8)' >/dev/null 2>&1; }
+py38="${EDGEPOWER_PY38:-}"
+if ! works "$py38"; then py38="$(command -v python3.8 || true)"; fi   # a pyenv shim may not work
+if ! works "$py38"; then py38="$(ls -d "$HOME"/.pyenv/versions/3.8.*/bin/python 2>/dev/null | tail -n 1 || true)"; fi
+if ! works "$py38"; then py38=""; fi
 if [ -z "$py38" ]; then
-  py38="$(ls -d "$HOME"/.pyenv/versions/3.8.*/bin/python 2>/dev/null | tail -n 1 || true)"
-fi
-if [ -z "$py38" ] || ! [ -x "$py38" ]; then
   echo "[py38] SKIPPED: no Python 3.8 here (set EDGEPOWER_PY38=/path/to/python3.8)" >&2
   exit 0
 fi

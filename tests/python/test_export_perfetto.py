@@ -64,8 +64,9 @@ def test_isolation_trace_holds_every_window_and_sample(isolation_report, tmp_pat
     assert got["categories"]["layer"] == sum(w.kind == "layer" for w in windows)
     assert got["categories"]["restore"] == sum(w.kind == "restore" for w in windows) > 0
     assert got["categories"]["model"] == sum(w.kind == "model" for w in windows) == 2
-    assert got["categories"]["baseline"] == 1
-    assert got["slices"] == len(windows) + 1
+    idles = 1 + (r.meta.get("idle_after_t_ns") is not None)  # before, and after when measured again
+    assert got["categories"]["baseline"] == idles
+    assert got["slices"] == len(windows) + idles
     assert got["slice_names"]["act (restore)"] == 2
     # One track per round (windows of a round never overlap in isolation).
     assert sorted(got["threads"].values()) == ["isolation round 0", "isolation round 1"]
@@ -90,7 +91,7 @@ def test_isolation_trace_holds_every_window_and_sample(isolation_report, tmp_pat
     for e in counters:
         by.setdefault(e["name"], set()).add(e["args"]["W"])
     assert sorted(map(sorted, by.values())) == [[3.0], [5.0], [8.0]]
-    idle = next(e for e in doc["traceEvents"] if e.get("cat") == "baseline")
+    idle = next(e for e in doc["traceEvents"] if e.get("cat") == "baseline" and e["name"].startswith("idle baseline"))
     assert idle["args"]["idle_power_w"] == pytest.approx(8.0)
     # The idle instant sits at the end of the measured idle window, before every layer window.
     assert round(idle["ts"] * 1000) + origin == r.meta["idle_t_ns"][1] <= min(w.t0_ns for w in windows)
@@ -106,7 +107,8 @@ def test_insitu_trace_nests_layers_in_forwards(insitu_report, tmp_path):
     assert got["categories"]["model"] == forwards
     assert got["categories"]["layer"] == layer_slices
     assert got["categories"]["round"] == 2
-    assert got["slices"] == forwards + layer_slices + 2 + 1
+    idles = 1 + (r.meta.get("idle_after_t_ns") is not None)
+    assert got["slices"] == forwards + layer_slices + 2 + idles
     assert sorted(got["threads"].values()) == ["in-situ round 0", "in-situ round 1"]
     assert got["counter_values"] == _expected_counters(r)
 
@@ -114,7 +116,7 @@ def test_insitu_trace_nests_layers_in_forwards(insitu_report, tmp_path):
 def test_report_from_json_has_slices_but_no_counters(isolation_report, tmp_path):
     back = Report.from_json(isolation_report.to_json())
     got = check_trace(back.to_perfetto(str(tmp_path / "back.json")))
-    assert got["slices"] == len(back.window_records) + 1
+    assert got["slices"] == len(back.window_records) + 1 + (back.meta.get("idle_after_t_ns") is not None)
     assert got["counter_values"] == 0
 
 
@@ -191,6 +193,6 @@ def test_trace_processor_loads_it(isolation_report, tmp_path):
     finally:
         tp.close()
     print(f"trace_processor opened and queried {os.path.getsize(path)} bytes in {time.perf_counter() - t0:.2f} s")
-    assert slices == len(isolation_report.window_records) + 1
+    assert slices == len(isolation_report.window_records) + 1 + (isolation_report.meta.get("idle_after_t_ns") is not None)
     assert counters == _expected_counters(isolation_report)
     assert {"rail0 power W", "rail1 power W", "total power W"} <= tracks

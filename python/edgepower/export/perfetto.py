@@ -15,7 +15,7 @@ What the trace holds (one process, ``edgepower: <model>``):
   the board total (``total power``) when no rail is the total: every sample of the run, in watts.
   A report read back from JSON has no samples, hence no counters.
 - **Instants**: the idle baseline (at the end of its measurement when the report knows it, else at
-  the start of the trace) and, when the provenance has them (``meta["identification"]``), the
+  the start of the trace), the idle measured again after the last window (when it was) and, when the provenance has them (``meta["identification"]``), the
   sensor identification steps.
 
 Timestamps are microseconds (the format's unit) of CLOCK_MONOTONIC from the earliest event;
@@ -138,6 +138,7 @@ def trace_events(report: Any) -> Dict[str, Any]:
     idle_t = (meta.get("idle_t_ns") or [None, None])[-1]
     steps = _identification(meta)
     starts = [s[1] for s in slices] + ([int(t[0])] if t.shape[0] else []) + ([int(idle_t)] if finite(idle_t) else [])
+    starts += [int(x) for x in (meta.get("idle_after_t_ns") or [])[-1:] if finite(x)]
     starts += [int(s.get("t_ns", s.get("t0_ns"))) for s in steps]
     origin = min(starts) if starts else 0
 
@@ -170,6 +171,12 @@ def trace_events(report: Any) -> Dict[str, Any]:
                        "ts": _us(at, origin), "pid": PID, "tid": 0,
                        "args": _args({"idle_power_w": idle_w, "source": meta.get("idle_source"),
                                       "window_ns": meta.get("idle_t_ns")})})
+    after_t = (meta.get("idle_after_t_ns") or [None, None])[-1]
+    after_w = (meta.get("idle") or {}).get("after_w")
+    if finite(after_t) and finite(after_w):  # the idle measured again after the last window
+        events.append({"name": f"idle after profiling {after_w:.4g} W", "cat": "baseline", "ph": "i", "s": "p",
+                       "ts": _us(int(after_t), origin), "pid": PID, "tid": 0,
+                       "args": _args({"idle_power_w": after_w, "window_ns": meta.get("idle_after_t_ns")})})
     for s in steps:
         name = str(s.get("name") or s.get("label") or s.get("step") or "identification step")
         events.append({"name": name, "cat": "identification", "ph": "i", "s": "p",

@@ -91,6 +91,8 @@ class Run:
     idle_before_w: Optional[float] = None
     idle_after_w: Optional[float] = None
     settle_s: float = 0.0
+    idle_t_ns: Optional[List[int]] = None  # the idle windows measured before / after profiling
+    idle_after_t_ns: Optional[List[int]] = None
     warnings: List[str] = field(default_factory=list)
     target_window_s: float = math.nan
     update_interval_s: float = math.nan
@@ -159,6 +161,7 @@ class Run:
             self.settle_s = self._settle_s()
             time.sleep(self.settle_s)
             self.idle_before_w = self.idle_power_w = monitor.measure_idle(o.idle_s)
+            self.idle_t_ns = list(monitor.idle_window_ns or []) or None
             self.emit(Progress("idle", 1, 1))
             self.idle_source = f"measured over {o.idle_s:g} s before profiling (after {self.settle_s:.2g} s to settle)"
             self._check_idle_level(self.idle_before_w)
@@ -186,6 +189,7 @@ class Run:
         self.emit(Progress("idle", 0, 1))
         time.sleep(self.settle_s)  # the last window's load must leave the sensor (hold, filter) first
         self.idle_after_w = self.monitor.measure_idle(o.idle_s)
+        self.idle_after_t_ns = list(self.monitor.idle_window_ns or []) or None
         self.emit(Progress("idle", 1, 1))
         self.idle_power_w = 0.5 * (self.idle_before_w + self.idle_after_w)
         self.monitor.idle_power_w = self.idle_power_w
@@ -295,8 +299,8 @@ def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
         "estimator": run.estimator_info,
         "idle_power_w": run.idle_power_w,
         "idle_source": run.idle_source,
-        "idle_t_ns": list(monitor.idle_window_ns) if run.idle_source.startswith("measured") and monitor.idle_window_ns
-        else None,
+        "idle_t_ns": run.idle_t_ns,
+        "idle_after_t_ns": run.idle_after_t_ns,
         "idle": {"before_w": run.idle_before_w, "after_w": run.idle_after_w, "settle_s": run.settle_s,
                  "drift_w": (run.idle_after_w - run.idle_before_w) if run.idle_after_w is not None
                  and run.idle_before_w is not None else None},

@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 from . import edgeprofiler
-__all__: list[str] = ['ConstantSensor', 'CpuEstimateSensor', 'FailingSensor', 'HwmonSensor', 'Ina3221Emulator', 'Ina3221Registers', 'JetsonHwmonSensor', 'JetsonIioSensor', 'NvmlCounterEmulator', 'NvmlInstantEmulator', 'NvmlLikeSensor', 'NvmlSensor', 'PiecewiseSensor', 'RaplSensor', 'RegionSensor', 'ReplaySensor', 'Sampler', 'Sensor', 'SensorError', 'SensorInfo', 'SensorUnavailable', 'SquareSensor', 'SyntheticSensor', 'Timeline', 'assign_samples', 'attribute_windows', 'counter_delta', 'counter_energy', 'edgeprofiler', 'integrate_power', 'now_ns', 'repeat_stats', 'status_message', 'student_t_quantile', 'unwrap_counter']
+__all__: list[str] = ['ConstantSensor', 'CpuEstimateSensor', 'CpuProcessSensor', 'FailingSensor', 'HwmonSensor', 'Ina3221Emulator', 'Ina3221Registers', 'JetsonHwmonSensor', 'JetsonIioSensor', 'NvmlCounterEmulator', 'NvmlInstantEmulator', 'NvmlLikeSensor', 'NvmlSensor', 'PiecewiseSensor', 'RaplSensor', 'RegionSensor', 'ReplaySensor', 'STATUS_COUNTER_RESET', 'Sampler', 'SamplerLimitError', 'Sensor', 'SensorError', 'SensorExhausted', 'SensorInfo', 'SensorUnavailable', 'SquareSensor', 'SyntheticSensor', 'Timeline', 'assign_samples', 'attribute_windows', 'classify_counter_step', 'counter_delta', 'counter_energy', 'cpu_power_figures', 'edgeprofiler', 'integrate_power', 'now_ns', 'physical_memory_bytes', 'repeat_stats', 'status_message', 'student_t_quantile', 'unwrap_counter']
 class Timeline:
     """
     Append-only log of region begin/end marks on the monotonic clock; mark() is lock-free and callable from any thread.
@@ -53,6 +53,8 @@ class SensorError(RuntimeError):
     pass
 class SensorUnavailable(SensorError):
     pass
+class SensorExhausted(SensorError):
+    pass
 class SensorInfo:
     """
     What a sensor measures and how (provenance).
@@ -85,6 +87,11 @@ class SensorInfo:
     @property
     def kind(self) -> str:
         ...
+    @property
+    def max_power_w(self) -> float:
+        """
+        Physical bound on one rail's power (W; 0 = none): a larger counter step is a reset
+        """
     @property
     def power_derived(self) -> bool:
         ...
@@ -190,9 +197,12 @@ class NvmlSensor(Sensor):
         ...
 class ReplaySensor(Sensor):
     """
-    Plays an edgepower trace CSV or an EdgeProfiler power log back in real time from the first read; reads fail with SensorError after the end.
+    Plays an edgepower trace CSV or an EdgeProfiler power log back in real time from the first read. After the end, reads raise SensorExhausted and a sampler ends cleanly (no read error); with loop=True it starts over, counters rising across laps.
     """
-    def __init__(self, path: str, speed: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> None:
+    def __init__(self, path: str, speed: typing.SupportsFloat | typing.SupportsIndex = 1.0, loop: bool = False) -> None:
+        ...
+    @property
+    def loop(self) -> bool:
         ...
     @property
     def num_samples(self) -> int:
@@ -202,16 +212,44 @@ class ReplaySensor(Sensor):
         ...
 class CpuEstimateSensor(Sensor):
     """
-    ESTIMATE: idle_w + (max_w - idle_w) x CPU utilisation from <root>/proc/stat; info.estimated is True.
+    ESTIMATE, system-wide: idle + (max - idle) x CPU utilisation of every process from <root>/proc/stat; info.estimated is True. Figures as cpu_power_figures().
     """
-    def __init__(self, root: str = '/', idle_w: typing.SupportsFloat | typing.SupportsIndex = 10.0, max_w: typing.SupportsFloat | typing.SupportsIndex = 65.0) -> None:
+    def __init__(self, root: str = '/', idle_w: typing.SupportsFloat | typing.SupportsIndex | None = None, max_w: typing.SupportsFloat | typing.SupportsIndex | None = None, cpus: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
     @property
     def utilisation(self) -> float:
         ...
+class CpuProcessSensor(Sensor):
+    """
+    ESTIMATE of this process's CPU energy: an energy counter (J) = idle share x elapsed time + W per busy CPU x (process CPU time - the reading thread's CPU time); power derived from it. Other processes do not change it. info.estimated is True. Figures as cpu_power_figures().
+    """
+    def __init__(self, root: str = '/', idle_w: typing.SupportsFloat | typing.SupportsIndex | None = None, max_w: typing.SupportsFloat | typing.SupportsIndex | None = None, cpus: typing.SupportsInt | typing.SupportsIndex = 0, power_window_s: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> None:
+        ...
+    @property
+    def counted_cpu_s(self) -> float:
+        """
+        CPU seconds counted at the last read (process minus the readers' own)
+        """
+    @property
+    def excluded_cpu_s(self) -> float:
+        """
+        CPU seconds of the reading threads, left out, at the last read
+        """
+    @property
+    def idle_share_w(self) -> float:
+        """
+        W of idle power in the counter
+        """
+    @property
+    def per_cpu_w(self) -> float:
+        """
+        W that one busy logical CPU of this process adds
+        """
+class SamplerLimitError(SensorError):
+    pass
 class Sampler:
     """
-    A native thread reading one sensor at rate_hz on absolute deadlines. It never takes the GIL.
+    A native thread reading one sensor at rate_hz on absolute deadlines. It never takes the GIL. Stored samples are capped (max_samples, or max_memory_mb; default 10 % of physical RAM): memory_policy 'stop' stops with SamplerLimitError at the cap, 'rolling' keeps the newest samples.
     """
     MAX_RATE_HZ: typing.ClassVar[float] = 20000.0
     MIN_RATE_HZ: typing.ClassVar[float] = 1.0
@@ -220,31 +258,53 @@ class Sampler:
         """
         Raises ValueError unless MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ (the sampler's own check).
         """
-    def __init__(self, sensor: Sensor, rate_hz: typing.SupportsFloat | typing.SupportsIndex = 1000.0, max_consecutive_failures: typing.SupportsInt | typing.SupportsIndex = 100, chunk_samples: typing.SupportsInt | typing.SupportsIndex = 16384, realtime_priority: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+    def __init__(self, sensor: Sensor, rate_hz: typing.SupportsFloat | typing.SupportsIndex = 1000.0, max_consecutive_failures: typing.SupportsInt | typing.SupportsIndex = 100, chunk_samples: typing.SupportsInt | typing.SupportsIndex = 16384, realtime_priority: typing.SupportsInt | typing.SupportsIndex = 0, *, max_samples: typing.SupportsInt | typing.SupportsIndex = 0, max_memory_mb: typing.Any = None, memory_policy: str = 'stop', max_chunks: typing.SupportsInt | typing.SupportsIndex = 131072) -> None:
         ...
     def __len__(self) -> int:
-        ...
+        """
+        Samples recorded so far (the index after the newest).
+        """
     def index_at_or_after(self, t_ns: typing.SupportsInt | typing.SupportsIndex) -> int:
         """
-        First sample index with t_ns >= t (len() if none).
+        First stored sample index with t_ns >= t (len() if none).
         """
-    def samples(self, begin: typing.SupportsInt | typing.SupportsIndex = 0, end: typing.Any = None) -> dict:
+    def samples(self, since: typing.SupportsInt | typing.SupportsIndex = 0, end: typing.Any = None) -> dict:
         """
-        Copies samples [begin, end) recorded so far: t_ns int64, read_ns/lateness_ns int32, power_w float64 [n, rails], counter_j float64 [n, rails] (0 rows without counters).
+        Copies the stored samples [since, end) recorded so far: t_ns int64, read_ns/lateness_ns int32, power_w float64 [n, rails], counter_j float64 [n, rails] (0 rows without counters), and the absolute indices begin/end of the rows. Incremental: pass the previous call's 'end' as since. Rows dropped by the rolling policy are skipped (begin > since).
         """
     def start(self) -> None:
         ...
     def stats(self) -> dict:
-        ...
+        """
+        Running statistics in O(1) memory (no samples are copied): rate, lateness/read percentiles, identical share, effective update interval, errors, memory policy and cap, dropped samples, counter resets and negative power readings per rail.
+        """
     def stop(self) -> None:
         """
-        Stops and joins the thread; raises SensorError if it gave up after consecutive failures.
+        Stops and joins the thread; raises SensorError if it gave up after consecutive failures, SamplerLimitError if it stopped at its memory cap. A replay that ended is not an error.
         """
     @property
     def failed(self) -> bool:
         ...
     @property
+    def finished(self) -> bool:
+        """
+        True once the sensor ran out of data (a replay's end) and sampling ended cleanly.
+        """
+    @property
+    def first_index(self) -> int:
+        """
+        Index of the oldest stored sample (> 0 once the rolling policy dropped some).
+        """
+    @property
     def has_counter(self) -> bool:
+        ...
+    @property
+    def max_samples(self) -> int:
+        """
+        The cap on stored samples.
+        """
+    @property
+    def memory_policy(self) -> str:
         ...
     @property
     def rails(self) -> int:
@@ -284,7 +344,7 @@ class Ina3221Emulator:
     """
     Software INA3221 that maintains a jetson-hwmon sysfs tree under root (see edgepower.testing).
     """
-    def __init__(self, source: SyntheticSensor, root: str, labels: collections.abc.Sequence[str] = ['VDD_IN', 'VDD_CPU_GPU_CV', 'VDD_SOC'], scales: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex] = [1.0, 0.6, 0.25], shunt_ohm: typing.SupportsFloat | typing.SupportsIndex = 0.005, bus_v: typing.SupportsFloat | typing.SupportsIndex = 5.0, bus_conversion_s: typing.SupportsFloat | typing.SupportsIndex = 0.0011, shunt_conversion_s: typing.SupportsFloat | typing.SupportsIndex = 0.0011, averages: typing.SupportsInt | typing.SupportsIndex = 1, noise_w: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex = 1, device: str = '1-0040', hwmon: str = 'hwmon0') -> None:
+    def __init__(self, source: SyntheticSensor, root: str, labels: collections.abc.Sequence[str] = ['VDD_IN', 'VDD_CPU_GPU_CV', 'VDD_SOC'], scales: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex] = [1.0, 0.6, 0.25], shunt_ohm: typing.SupportsFloat | typing.SupportsIndex = 0.005, bus_v: typing.SupportsFloat | typing.SupportsIndex = 5.0, bus_conversion_s: typing.SupportsFloat | typing.SupportsIndex = 0.0011, shunt_conversion_s: typing.SupportsFloat | typing.SupportsIndex = 0.0011, averages: typing.SupportsInt | typing.SupportsIndex = 1, noise_w: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex = 1, device: str = '1-0040', hwmon: str = 'hwmon0', interval_includes_averages: bool = False) -> None:
         ...
     def advance_to(self, t_ns: typing.SupportsInt | typing.SupportsIndex, origin_ns: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
         ...
@@ -355,11 +415,19 @@ def attribute_windows(t_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64
     """
     Energy of many windows (any order, may overlap) in one sweep: (energy_j, num_samples, status).
     """
+def classify_counter_step(c0_j: typing.SupportsFloat | typing.SupportsIndex, c1_j: typing.SupportsFloat | typing.SupportsIndex, energy_dt_s: typing.SupportsFloat | typing.SupportsIndex, range_j: typing.SupportsFloat | typing.SupportsIndex, max_power_w: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> str:
+    """
+    'ok', 'wrap' or 'reset' for a counter step c0 -> c1 over energy_dt_s (see counter_energy).
+    """
 def counter_delta(c0_j: typing.SupportsFloat | typing.SupportsIndex, c1_j: typing.SupportsFloat | typing.SupportsIndex, range_j: typing.SupportsFloat | typing.SupportsIndex) -> float:
     ...
-def counter_energy(t_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], counter_j: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], range_j: typing.SupportsFloat | typing.SupportsIndex, t0_ns: typing.SupportsInt | typing.SupportsIndex, t1_ns: typing.SupportsInt | typing.SupportsIndex) -> typing.Any:
+def counter_energy(t_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], counter_j: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], range_j: typing.SupportsFloat | typing.SupportsIndex, t0_ns: typing.SupportsInt | typing.SupportsIndex, t1_ns: typing.SupportsInt | typing.SupportsIndex, *, max_power_w: typing.SupportsFloat | typing.SupportsIndex = 0.0, update_interval_s: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> typing.Any:
     """
-    Energy over [t0, t1] from counter readings, wraps at range_j corrected (0: never wraps).
+    Energy over [t0, t1] from counter readings, wraps at range_j corrected (0: never wraps). A counter reset inside the window (a drop the range does not explain, or a step beyond max_power_w, the sensor's SensorInfo.max_power_w) is never integrated across: NaN with status 7 and its reason, plus counter_resets, partial_energy_j (the parts on either side) and gap_s (the unknown gaps).
+    """
+def cpu_power_figures(root: str = '/', idle_w: typing.SupportsFloat | typing.SupportsIndex | None = None, max_w: typing.SupportsFloat | typing.SupportsIndex | None = None, cpus: typing.SupportsInt | typing.SupportsIndex = 0) -> dict:
+    """
+    The CPU power figures the CPU estimates use (dict: idle_w, max_w, part_cpus, online_cpus, per_cpu_w, idle_share_w, model, matched, source), from <root>/proc/cpuinfo against a table of CPUs with cited TDPs, else the defaults; ValueError for bad overrides.
     """
 def integrate_power(t_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], power_w: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], t0_ns: typing.SupportsInt | typing.SupportsIndex, t1_ns: typing.SupportsInt | typing.SupportsIndex) -> typing.Any:
     """
@@ -368,6 +436,10 @@ def integrate_power(t_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
 def now_ns() -> int:
     """
     Nanoseconds of CLOCK_MONOTONIC: the clock of every sample and mark, the same as time.monotonic_ns().
+    """
+def physical_memory_bytes() -> int:
+    """
+    Physical RAM in bytes (0 if unknown).
     """
 def repeat_stats(values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> dict:
     """
@@ -381,3 +453,4 @@ def unwrap_counter(counter_j: typing.Annotated[numpy.typing.ArrayLike, numpy.flo
     """
     Cumulative energy from raw readings, starting at 0.
     """
+STATUS_COUNTER_RESET: int = 7

@@ -5,7 +5,7 @@ import argparse
 import os
 
 DESCRIPTION = """\
-Compare two profile reports (the report.json that `edgepower profile` writes) layer by layer:
+Compare two profile reports (the report.json that edgepower profile writes) layer by layer:
 latency, energy per inference (net above idle when both have an idle baseline) and average power,
 with B - A deltas and whether each is beyond the combined 95% confidence intervals. Rows are
 matched by label, e.g. an FP32 and a BF16 profile of the same model.

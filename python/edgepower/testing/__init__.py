@@ -26,8 +26,10 @@ Examples
 ``python -m edgepower accuracy`` (docs/accuracy.md) runs the layer profiler against each of
 them and prints the error per layer.
 
-Modules: :mod:`.emulators` (the emulators, the region source, the busy model) and
-:mod:`.accuracy` (the error table of ``edgepower accuracy``).
+Modules: :mod:`.emulators` (the emulators, the region source, the busy model),
+:mod:`.accuracy` (the error table of ``edgepower accuracy``) and :mod:`.identification` (the
+profiler's identified models and default estimator on every INA3221 setting,
+``benchmarks/identify_table.py``).
 """
 from __future__ import annotations
 

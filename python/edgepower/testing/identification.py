@@ -141,7 +141,7 @@ def run_config(cfg: Config, *, layers: Optional[Dict[str, float]] = None, rounds
     def energy(method: str, a: int, b: int) -> float:
         if method == "plain" or used is None:
             return M.plain_energy(t, p, a, b)
-        return M.estimate("auto", model, t, p, None, a, b)[0]
+        return M.estimate("auto", used, t, p, None, a, b, steady_start=bool(est.get("steady_start")))[0]
 
     idle = {m: energy(m, i0, i1) / ((i1 - i0) * 1e-9) for m in ("plain", "default")}
     rows = []

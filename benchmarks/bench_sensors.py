@@ -37,6 +37,7 @@ CASES = [
     ("rapl (psys, self-unwrap)", "rapl", DATA / "rapl-psys", "4 zones, unwrapped by the sensor"),
     ("cpu-estimate (fixture)", "cpu-estimate", DATA / "cpu", "/proc/stat fixture"),
     ("cpu-estimate (/proc/stat)", "cpu-estimate", Path("/"), "this machine's /proc/stat"),
+    ("cpu-process", "cpu-process", Path("/"), "2 CPU-time clocks: process, reading thread"),
 ]
 
 

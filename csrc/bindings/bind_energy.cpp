@@ -31,6 +31,11 @@ py::dict result_dict(const EnergyResult& r) {
   d["num_samples"] = r.num_samples;
   d["status"] = static_cast<int>(r.status);
   d["reason"] = r.status == EnergyStatus::Ok ? std::string() : status_message(r.status);
+  if (r.status == EnergyStatus::CounterReset) {
+    d["counter_resets"] = r.counter_resets;
+    d["partial_energy_j"] = r.partial_energy_j;
+    d["gap_s"] = r.gap_s;
+  }
   return d;
 }
 
@@ -61,13 +66,30 @@ void register_energy(py::module_& m) {
         "avg_power_w, num_samples, status, reason) or a list of them for 2-D power. NaN with a reason "
         "when the samples do not cover the window.");
   m.def("counter_energy",
-        [](const I64& t, const F64& c, double range_j, int64_t t0, int64_t t1) {
+        [](const I64& t, const F64& c, double range_j, int64_t t0, int64_t t1, double max_power_w,
+           double update_interval_s) {
           return per_column(t, c, "counter_j", [&](const int64_t* tt, const double* cc, std::size_t n, std::size_t s) {
-            return counter_energy(tt, cc, n, s, range_j, t0, t1);
+            return counter_energy(tt, cc, n, s, range_j, t0, t1, max_power_w, update_interval_s);
           });
         },
         py::arg("t_ns"), py::arg("counter_j"), py::arg("range_j"), py::arg("t0_ns"), py::arg("t1_ns"),
-        "Energy over [t0, t1] from counter readings, wraps at range_j corrected (0: never wraps).");
+        py::kw_only(), py::arg("max_power_w") = 0.0, py::arg("update_interval_s") = 0.0,
+        "Energy over [t0, t1] from counter readings, wraps at range_j corrected (0: never wraps). A counter "
+        "reset inside the window (a drop the range does not explain, or a step beyond max_power_w, the "
+        "sensor's SensorInfo.max_power_w) is never integrated across: NaN with status 7 and its reason, plus "
+        "counter_resets, partial_energy_j (the parts on either side) and gap_s (the unknown gaps).");
+  m.def("classify_counter_step",
+        [](double c0, double c1, double dt_s, double range_j, double max_power_w) {
+          switch (classify_counter_step(c0, c1, dt_s, range_j, max_power_w)) {
+            case CounterStep::Ok: return "ok";
+            case CounterStep::Wrap: return "wrap";
+            case CounterStep::Reset: return "reset";
+          }
+          return "ok";
+        },
+        py::arg("c0_j"), py::arg("c1_j"), py::arg("energy_dt_s"), py::arg("range_j"), py::arg("max_power_w") = 0.0,
+        "'ok', 'wrap' or 'reset' for a counter step c0 -> c1 over energy_dt_s (see counter_energy).");
+  m.attr("STATUS_COUNTER_RESET") = static_cast<int>(EnergyStatus::CounterReset);
   m.def("counter_delta", &counter_delta, py::arg("c0_j"), py::arg("c1_j"), py::arg("range_j"));
   m.def("unwrap_counter",
         [](const F64& c, double range_j) {

@@ -32,6 +32,7 @@ py::dict info_dict(const SensorInfo& i) {
   d["has_counter"] = i.has_counter;
   d["power_derived"] = i.power_derived;
   d["counter_range_j"] = i.counter_range_j;
+  d["max_power_w"] = i.max_power_w;
   d["update_interval_s"] = i.update_interval_s;
   d["estimated"] = i.estimated;
   d["available"] = i.available;
@@ -50,6 +51,7 @@ void register_sensors(py::module_& m) {
   // Registered later is tried first: the subclass goes second.
   auto& sensor_error = py::register_exception<SensorError>(m, "SensorError", PyExc_RuntimeError);
   py::register_exception<SensorUnavailable>(m, "SensorUnavailable", sensor_error.ptr());
+  py::register_exception<SensorExhausted>(m, "SensorExhausted", sensor_error.ptr());
 
   py::class_<SensorInfo>(m, "SensorInfo", "What a sensor measures and how (provenance).")
       .def_readonly("kind", &SensorInfo::kind)
@@ -60,6 +62,8 @@ void register_sensors(py::module_& m) {
       .def_readonly("has_counter", &SensorInfo::has_counter)
       .def_readonly("power_derived", &SensorInfo::power_derived)
       .def_readonly("counter_range_j", &SensorInfo::counter_range_j)
+      .def_readonly("max_power_w", &SensorInfo::max_power_w,
+                    "Physical bound on one rail's power (W; 0 = none): a larger counter step is a reset")
       .def_readonly("update_interval_s", &SensorInfo::update_interval_s)
       .def_readonly("estimated", &SensorInfo::estimated)
       .def_readonly("available", &SensorInfo::available)

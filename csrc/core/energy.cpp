@@ -57,6 +57,10 @@ std::string status_message(EnergyStatus s) {
     case EnergyStatus::Reversed: return "the window ends before it starts";
     case EnergyStatus::NotFinite: return "a sample inside the window is NaN or infinite";
     case EnergyStatus::Unsorted: return "sample timestamps are not in ascending order";
+    case EnergyStatus::CounterReset:
+      return "the energy counter reset inside the window (it dropped by more than its wrap range "
+             "explains, or stepped by more than the sensor's power bound allows): the energy across a "
+             "reset is unknown; measure again, or use windows that do not span the reset";
   }
   return "unknown status";
 }
@@ -96,21 +100,78 @@ void unwrap_counter(const double* c, std::size_t n, std::size_t stride, double r
   for (std::size_t i = 1; i < n; ++i) out[i] = out[i - 1] + counter_delta(c[(i - 1) * stride], c[i * stride], range);
 }
 
+CounterStep classify_counter_step(double c0, double c1, double dt_s, double range, double max_power_w) {
+  if (!std::isfinite(c0) || !std::isfinite(c1)) return CounterStep::Ok;
+  double d = c1 - c0;
+  CounterStep kind = CounterStep::Ok;
+  if (d < 0) {
+    if (!(range > 0)) return CounterStep::Reset;
+    d += range;
+    if (d < 0 || d > 0.5 * range) return CounterStep::Reset;
+    kind = CounterStep::Wrap;
+  }
+  if (max_power_w > 0 && std::isfinite(max_power_w) && dt_s > 0 && d > max_power_w * dt_s) return CounterStep::Reset;
+  return kind;
+}
+
 EnergyResult counter_energy(const int64_t* t, const double* c, std::size_t n, std::size_t stride,
-                            double range, int64_t t0, int64_t t1) {
+                            double range, int64_t t0, int64_t t1, double max_power_w, double update_interval_s) {
   const EnergyStatus cov = coverage(t, n, t0, t1);
   if (cov != EnergyStatus::Ok) return failed(cov, t0, t1, (n && t1 >= t0) ? count_in(t, n, t0, t1) : 0);
   const std::size_t i0 = static_cast<std::size_t>(std::upper_bound(t, t + n, t0) - t) - 1;
   const std::size_t i1 = static_cast<std::size_t>(std::lower_bound(t, t + n, t1) - t);
-  // Unwrap only the readings the window needs.
+  // Unwrap only the readings the window needs; classify each step on the way. The time a
+  // step's energy accumulated over runs from the last change of the counter (a counter that
+  // steps every 100 ms read at 1 kHz shows 100 ms of energy in one 1 ms step).
   const std::size_t lo = i0, len = std::min(n - 1, i1) - i0 + 1;
+  const double update_s = std::isfinite(update_interval_s) && update_interval_s > 0 ? update_interval_s : 0.0;
   std::vector<double> cum(len);
-  unwrap_counter(c + lo * stride, len, stride, range, cum.data());
+  std::vector<std::size_t> resets;  // k: a reset between readings lo + k - 1 and lo + k
+  cum[0] = 0.0;
+  // The power bound needs the time since the counter last changed; before the first change
+  // seen in the readings that time is unknown, so only the drop rules apply to that step.
+  int64_t last_change = t[lo];
+  bool change_known = false;
+  for (std::size_t j = lo; j > 0 && j + 64 > lo; --j) {
+    if (c[(j - 1) * stride] != c[j * stride]) { change_known = true; break; }
+    last_change = t[j - 1];
+  }
+  for (std::size_t k = 1; k < len; ++k) {
+    const double a = c[(lo + k - 1) * stride], b = c[(lo + k) * stride];
+    const int64_t tk = t[lo + k];
+    const double dt_s = static_cast<double>(tk - last_change) * kNsToS + update_s;
+    const CounterStep step =
+        a == b ? CounterStep::Ok : classify_counter_step(a, b, dt_s, range, change_known ? max_power_w : 0.0);
+    if (step == CounterStep::Reset) {
+      resets.push_back(k);
+      cum[k] = cum[k - 1];
+    } else {
+      cum[k] = cum[k - 1] + counter_delta(a, b, range);
+    }
+    if (a != b) { last_change = tk; change_known = true; }
+  }
   auto at = [&](int64_t x) {
     const std::size_t k = static_cast<std::size_t>(std::upper_bound(t + lo, t + lo + len, x) - (t + lo)) - 1;
     return interpolate(t + lo, cum.data(), 1, k, len, x);
   };
-  return finish(at(t1) - at(t0), t0, t1, count_in(t, n, t0, t1));
+  const std::size_t samples = count_in(t, n, t0, t1);
+  if (resets.empty()) return finish(at(t1) - at(t0), t0, t1, samples);
+  // Split at the resets: the pieces of [t0, t1] between them are measured; the gaps
+  // (t[k-1], t[k]) around each reset are not.
+  EnergyResult r = failed(EnergyStatus::CounterReset, t0, t1, samples);
+  r.counter_resets = resets.size();
+  int64_t piece0 = t0;
+  double partial = 0.0, gap_s = 0.0;
+  for (std::size_t k : resets) {
+    const int64_t before = std::max(t0, t[lo + k - 1]), after = std::min(t1, t[lo + k]);
+    if (before > piece0) partial += at(before) - at(piece0);
+    if (after > before) gap_s += static_cast<double>(after - before) * kNsToS;
+    piece0 = std::max(piece0, after);
+  }
+  if (t1 > piece0) partial += at(t1) - at(piece0);
+  r.partial_energy_j = partial;
+  r.gap_s = gap_s;
+  return r;
 }
 
 void attribute_windows(const int64_t* t, const double* p, std::size_t n, std::size_t stride,

@@ -17,6 +17,7 @@ enum class EnergyStatus : uint8_t {
   Reversed = 4,          ///< t1 < t0
   NotFinite = 5,         ///< a sample the window needs is NaN or infinite
   Unsorted = 6,          ///< sample timestamps go backwards
+  CounterReset = 7,      ///< the energy counter reset inside the window (see classify_counter_step)
 };
 std::string status_message(EnergyStatus s);
 
@@ -26,6 +27,13 @@ struct EnergyResult {
   double avg_power_w;    ///< energy / duration (NaN for a zero-length window)
   std::size_t num_samples;  ///< samples with t0 <= t <= t1
   EnergyStatus status;
+  /// CounterReset only: the window split at its resets. partial_energy_j is the energy of the
+  /// parts of [t0, t1] that counter readings on one side of a reset cover (joules; a lower
+  /// bound), gap_s the time between the readings around each reset (seconds), whose energy is
+  /// unknown. 0 otherwise.
+  double partial_energy_j = 0.0;
+  double gap_s = 0.0;
+  std::size_t counter_resets = 0;  ///< resets between the readings the window needs
 };
 
 /// Energy over [t0_ns, t1_ns] of power samples p[i*stride] (W) at t_ns[i] (sorted ascending):
@@ -36,13 +44,38 @@ EnergyResult integrate_power(const int64_t* t_ns, const double* power_w, std::si
 
 /// c1 - c0 for a counter that wraps at range_j (range 0: never wraps). One wrap at most.
 double counter_delta(double c0_j, double c1_j, double range_j);
+
+/// How an energy counter went from one reading to the next.
+enum class CounterStep : uint8_t {
+  Ok = 0,     ///< it rose (or stayed) by a physically possible amount
+  Wrap = 1,   ///< it dropped and a wrap at range_j explains it
+  Reset = 2,  ///< the counter restarted (driver reload, firmware, suspend) or jumped: the energy
+              ///< between the two readings is unknown
+};
+
+/// Classifies the step c0_j -> c1_j (joules) of a counter that wraps at range_j (0: never).
+/// energy_dt_s is the time the step's energy can have accumulated over (seconds; the time since
+/// the counter last changed plus its update interval), max_power_w a physical bound on the
+/// sensor's power (W; 0 or non-finite: none). A Reset is:
+///  - a drop with no wrap range (range_j == 0), or one whose wrap-corrected step exceeds half the
+///    range (a wrap passes the top once; a restart from near 0 does not), or
+///  - a step (wrap-corrected) implying more than max_power_w over energy_dt_s.
+/// Non-finite readings are Ok (the caller treats NaN separately). Pure, thread-safe.
+CounterStep classify_counter_step(double c0_j, double c1_j, double energy_dt_s, double range_j,
+                                  double max_power_w);
 /// Cumulative energy (J) from raw counter readings: out[0] = 0, wraps corrected between readings.
 void unwrap_counter(const double* counter_j, std::size_t n, std::size_t stride, double range_j,
                     double* out_j);
 /// Energy over [t0, t1] from counter readings, linearly interpolated between readings at both
-/// edges after unwrapping. Same coverage rules as integrate_power.
+/// edges after unwrapping. Same coverage rules as integrate_power. Every step between the
+/// readings the window needs is classified (classify_counter_step with max_power_w and the
+/// counter's update_interval_s, 0 if unknown): across a reset the energy is never integrated;
+/// the result is NaN with status CounterReset, and partial_energy_j / gap_s / counter_resets say
+/// what the readings on either side of the reset(s) cover. A window that lies wholly before or
+/// after a reset is measured normally.
 EnergyResult counter_energy(const int64_t* t_ns, const double* counter_j, std::size_t n,
-                            std::size_t stride, double range_j, int64_t t0_ns, int64_t t1_ns);
+                            std::size_t stride, double range_j, int64_t t0_ns, int64_t t1_ns,
+                            double max_power_w = 0.0, double update_interval_s = 0.0);
 
 /// Energy of many windows [t0[k], t1[k]] (any order, may overlap) over the same power samples
 /// in one sweep: a cumulative trapezoid is built once, window edges are sorted and located in

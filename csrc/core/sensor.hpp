@@ -11,10 +11,18 @@
 
 namespace edgepower {
 
-/// A read failed (I/O error, garbage value). The sampler counts it and goes on.
+/// A read failed (I/O error, garbage value). The sampler counts it and goes on. Also the base
+/// of the sampler's own stop causes (SamplerLimitError) and of SensorExhausted.
 class SensorError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+/// The sensor has no more data (a replay reached the end of its trace). Not a failure: the
+/// sampler ends cleanly on it, counts no read error, and stop() does not raise.
+class SensorExhausted : public SensorError {
+ public:
+  using SensorError::SensorError;
 };
 
 /// The sensor cannot be used at all on this machine; the message says why and how to fix it.
@@ -33,6 +41,9 @@ struct SensorInfo {
   bool has_counter = false;         ///< read() fills counter_j (joules, raw, may wrap)
   bool power_derived = false;       ///< power_w is computed from counter differences: the counter is the measurement
   double counter_range_j = 0.0;     ///< counters wrap at this value (joules); 0 = never
+  /// Physical bound on one rail's power (W) for this kind of sensor, 0 = none known. A counter
+  /// step implying more is a reset, not energy (classify_counter_step in energy.hpp).
+  double max_power_w = 0.0;
   double update_interval_s = std::numeric_limits<double>::quiet_NaN();  ///< own refresh, if known
   bool estimated = false;           ///< true: a model, not a measurement
   bool available = true;            ///< false: using it raises SensorUnavailable(reason)

@@ -20,8 +20,11 @@ _LAZY = {"LayerProfiler": "profile", "profile_layers": "profile", "Report": "rep
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
+    if name in _LAZY or name == "predict":
         import importlib
+
+        if name == "predict":  # the subpackage, callable as edgepower.predict(model, x, predictor=...)
+            return importlib.import_module(".predict", __name__)
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'edgepower' has no attribute {name!r}")
@@ -47,6 +50,7 @@ __all__ = [
     "SensorUnavailable",
     "create_sensor",
     "now_ns",
+    "predict",
     "profile_layers",
     "sensors",
     "__version__",

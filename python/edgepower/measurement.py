@@ -84,3 +84,8 @@ class Measurement:
             return f"{self.name}: {self.duration_s:.4f} s, energy unavailable: {self.reason}"
         return (f"{self.name}: {self.duration_s:.4f} s | {self.energy_j:.4f} J | "
                 f"{self.avg_power_w:.3f} W | {self.num_samples} samples{tag}")
+
+    def _repr_html_(self) -> str:
+        from .export.html import measurement_html
+
+        return measurement_html(self)

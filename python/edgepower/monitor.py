@@ -6,6 +6,7 @@ import logging
 import math
 import threading
 import time
+import warnings
 from typing import Dict, Optional, Union
 
 import numpy as np
@@ -47,6 +48,12 @@ class PowerMonitor:
     estimator : Estimator, optional
         A sensor-aware estimator (:class:`edgepower.energy.Estimator`) for the board total of
         every window (and the idle baseline); ``None``: the plain trapezoid / counter difference.
+    max_memory_mb : float, optional
+        Cap on the memory of stored samples; None: 10 % of physical RAM.
+    memory_policy : {"stop", "rolling"}
+        At the cap, ``"stop"`` stops sampling (:meth:`stop` raises ``SamplerLimitError`` naming
+        the cap and how to raise it); ``"rolling"`` keeps the newest samples and counts the
+        dropped ones (``stats()["dropped_samples"]``).
 
     Examples
     --------
@@ -58,7 +65,8 @@ class PowerMonitor:
     def __init__(self, sensor: Union[str, "_core.Sensor"] = "auto", rate_hz: float = 1000.0, *,
                  timeline: Optional["_core.Timeline"] = None, max_consecutive_failures: int = 100,
                  log_path: Optional[str] = None, root: str = "/", realtime: bool = True,
-                 estimator: Optional[Estimator] = None):
+                 estimator: Optional[Estimator] = None, max_memory_mb: Optional[float] = None,
+                 memory_policy: str = "stop"):
         if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float)):
             raise ValueError(f"rate_hz must be a number of Hz, got {rate_hz!r}")
         if estimator is not None and not isinstance(estimator, Estimator):
@@ -80,7 +88,8 @@ class PowerMonitor:
         # The native sampler checks the rate's range (one rule, in C++).
         self.sampler = _core.Sampler(self.sensor, rate_hz=self.rate_hz,
                                      max_consecutive_failures=max_consecutive_failures,
-                                     realtime_priority=1 if realtime else 0)
+                                     realtime_priority=1 if realtime else 0,
+                                     max_memory_mb=max_memory_mb, memory_policy=memory_policy)
         self.estimator = estimator
         self.idle_power_w: Optional[float] = None
         self._open: Dict[str, int] = {}
@@ -114,6 +123,7 @@ class PowerMonitor:
         try:
             self.sampler.stop()
         finally:
+            _warn_about_readings(self.sampler.stats())
             if self._log_thread is not None:
                 self._log_stop.set()
                 self._log_thread.join()
@@ -289,12 +299,7 @@ class PowerMonitor:
     def provenance(self) -> Dict[str, object]:
         """Where the figures come from: sensor, rails, rates, update interval, idle baseline.
         Cheap (no copy of the samples); :meth:`stats` has the full sampler statistics."""
-        n = len(self.sampler)
-        achieved = math.nan
-        if n >= 2:
-            first = int(self.sampler.samples(0, 1)["t_ns"][0])
-            last = int(self.sampler.samples(n - 1, n)["t_ns"][0])
-            achieved = (n - 1) / ((last - first) * 1e-9) if last > first else math.nan
+        achieved = self.sampler.stats()["achieved_rate_hz"] if len(self.sampler) >= 2 else math.nan
         return {
             "sensor": self.info.kind,
             "sensor_description": self.info.description,
@@ -314,6 +319,24 @@ class PowerMonitor:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<PowerMonitor sensor={self.info.kind!r} rate_hz={self.rate_hz:g} {state} samples={len(self.sampler)}>"
+
+    def _repr_html_(self) -> str:
+        from .export.html import monitor_html
+
+        return monitor_html(self)
+
+
+def _warn_about_readings(st: Dict[str, object]) -> None:
+    """Warns about readings the sampler flagged: negative power and counter resets, per rail."""
+    for rail, n in st.get("negative_power_per_rail", {}).items():  # type: ignore[union-attr]
+        if n:
+            warnings.warn(f"rail {rail!r} gave {n} negative power reading(s): check the sensor's wiring, "
+                          f"shunt or sign convention; energy over them is taken as measured", RuntimeWarning,
+                          stacklevel=3)
+    for rail, n in st.get("counter_resets_per_rail", {}).items():  # type: ignore[union-attr]
+        if n:
+            warnings.warn(f"rail {rail!r}: the energy counter reset {n} time(s) ({st.get('last_counter_reset')}); "
+                          f"windows across a reset are NaN, not integrated", RuntimeWarning, stacklevel=3)
 
 
 class CompensatedMonitor(PowerMonitor):

@@ -12,7 +12,8 @@ layer                          call site label: module name, ``name#k`` for the 
                                called several times, the module name for its total, ``(unattributed)``,
                                ``(model)``
 module, call                   qualified module name and call index (empty for totals and the model)
-kind                           ``layer``, ``module total``, ``unattributed`` or ``model``
+kind                           ``layer``, ``module total``, ``op`` (a torch op outside the layers, see
+                               profile/op_rows.py), ``unattributed`` or ``model``
 type, params                   module class and parameter count
 input_shapes                   shapes of the captured inputs, e.g. ``1x64x112x112``
 rounds, repeats                rounds measured, calls summed over rounds
@@ -31,31 +32,49 @@ energy_pct                     share of the whole model's net energy per inferen
 inplace                        the layer changes its input; restore copies were subtracted
 status, error, note            ``ok``/``failed``/``no data``/``no energy``, the error, remarks
 sensor, estimated              sensor kind, and whether it is a model estimate rather than a measurement
+runner                         the loop that ran an isolated row (``python``, ``native-aoti``,
+                               ``native-torchscript``, ``cuda-graph``; see profile/runners.py), when known
 =============================  ==========================================================================
 """
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .export import compare as _compare
 from .export import console as _console
 from .export import edgeprofiler as _edgeprofiler
 from .export import files as _files
+from .export import html as _html
 from .export import json_io as _json
 from .export import plots as _plots
 from .export import tables as _tables
-from .export.common import ESTIMATE_NOTE, finite, jsonable
+from .export.common import finite, jsonable
 from .export.tables import DISTILBERT_COLUMNS
 
 FORMAT = "edgepower-profile/1"
 
+#: Row statuses whose figures were measured (``not resolved`` and ``below idle`` rows keep their
+#: raw figures but are not printed as signed numbers).
+MEASURED = ("ok", "not resolved", "below idle")
+
 
 @dataclass
 class LayerRow:
-    """One row of a report (the columns of :meth:`Report.to_pandas`; units in the names)."""
+    """One row of a report (the columns of :meth:`Report.to_pandas`; units in the names).
+
+    ``status`` is ``ok`` (measured and, with 2+ rounds, its net energy's 95 % CI excludes zero),
+    ``not resolved`` (the CI includes zero: the layer's energy is below what this run can
+    resolve; ``net_energy_upper_mj`` is the bound to print, ``< bound``), ``below idle`` (the
+    whole CI below zero: the idle baseline does not hold for this window), ``failed``,
+    ``no data`` or ``no energy``. ``net_energy_per_inference_mj`` always keeps the raw mean.
+    ``energy_pct`` is the share of the rows that are ``ok`` (they add up to 100).
+    """
 
     layer: str
     module: str
@@ -75,6 +94,7 @@ class LayerRow:
     net_energy_per_inference_mj: float
     ci95_mj: float
     ci95_pct: float
+    net_energy_upper_mj: float
     avg_power_w: float
     net_power_w: float
     idle_power_w: float
@@ -86,6 +106,7 @@ class LayerRow:
     note: str
     sensor: str
     estimated: bool
+    runner: str = ""
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -100,7 +121,8 @@ class Window:
     """One measured window: a call site's repeated calls (isolation) or its share of a round's
     forwards (in situ).
 
-    ``kind``: ``layer``, ``restore`` (restore copies of an in-place layer) or ``model``. In-situ
+    ``kind``: ``layer``, ``restore`` (restore copies of an in-place layer), ``model`` or ``op``
+    (a torch op outside the layers, profile/op_rows.py); ``runner``: the loop that ran it. In-situ
     windows also have ``forwards``, ``num_updates`` (distinct sensor updates attributed) and
     ``mean_power_w``; isolation windows ``edge_gap_ms`` (largest sample gap at an edge) and
     ``retries``.
@@ -123,6 +145,7 @@ class Window:
     forwards: Optional[int] = None
     num_updates: Optional[int] = None
     mean_power_w: Optional[float] = None
+    runner: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -230,9 +253,10 @@ class Report:
     @property
     def closure(self) -> Dict[str, float]:
         """Sum of the layers / whole model, for net energy, gross energy and latency (1.0: the
-        layers account for the whole model exactly)."""
+        layers account for the whole model exactly). The ratio of the means; its spread over
+        rounds is :attr:`closure_ci`."""
         model = self.record("(model)")
-        layers = [r for r in self.records if r.kind == "layer" and r.status == "ok"]
+        layers = [r for r in self.records if r.kind == "layer" and r.status in MEASURED]
         out = {}
         for name, key in (("net_energy", "net_energy_per_inference_mj"), ("gross_energy", "energy_per_inference_mj"),
                           ("latency", "latency_ms")):
@@ -240,6 +264,12 @@ class Report:
             m = getattr(model, key)
             out[name] = total / m if finite(m) and m != 0 else math.nan
         return out
+
+    @property
+    def closure_ci(self) -> Dict[str, Dict[str, float]]:
+        """Per round, sum of the layers / whole model: ``{"net_energy": {"mean", "ci95", "n"},
+        "latency": {...}}`` (empty for a report without it, e.g. one read from an older JSON)."""
+        return dict(self.meta.get("closure", {}))
 
     # ---- outputs (edgepower.export) -----------------------------------------------------------------
     def to_pandas(self):
@@ -274,9 +304,28 @@ class Report:
         """Writes the measurements in EdgeProfiler's raw layout (:func:`edgepower.export.edgeprofiler.to_edgeprofiler`)."""
         return _edgeprofiler.to_edgeprofiler(self, out_dir, model, **options)
 
-    def plot(self, out_dir: str = ".", prefix: str = "") -> List[str]:
-        """Writes the PNG charts and returns their paths (:func:`edgepower.export.plots.plot`)."""
-        return _plots.plot(self, out_dir, prefix)
+    def plot(self, kind: str = "energy_latency", path: Optional[str] = None, **legacy: Any):
+        """A chart as a matplotlib Figure, shown inline in Jupyter (:func:`edgepower.export.plots.plot`):
+        ``energy_latency`` (default) or ``energy``. ``path``: also saved there (format from the
+        extension). The PNGs that :meth:`write` writes: :meth:`save_plots`."""
+        if "out_dir" in legacy or (kind not in _plots.KINDS and os.path.isdir(str(kind))):
+            # 0.1's plot(out_dir, prefix) wrote the PNGs and returned their paths.
+            warnings.warn("report.plot(out_dir) is deprecated: it returns a Figure now; use "
+                          "report.save_plots(out_dir, prefix) to write the PNGs", DeprecationWarning, stacklevel=2)
+            return self.save_plots(legacy.get("out_dir", kind), legacy.get("prefix", path or ""))
+        fig = _plots.plot(self, kind)
+        if path is not None:
+            fig.savefig(path, dpi=100)
+        return fig
+
+    def save_plots(self, out_dir: str = ".", prefix: str = "") -> List[str]:
+        """Writes the two PNG charts into ``out_dir`` and returns their paths (:func:`edgepower.export.plots.save`)."""
+        return _plots.save(self, out_dir, prefix)
+
+    def compare(self, other: "Report", labels: Optional[Sequence[str]] = None, rows: str = "all"):
+        """``other`` relative to this report, layer by layer: latency, energy and power with deltas
+        and whether each is beyond the 95 % CIs (:func:`edgepower.export.compare.compare`)."""
+        return _compare.compare(self, other, labels=labels, rows=rows)
 
     def summary(self) -> str:
         """Console summary (:func:`edgepower.export.console.summary`)."""
@@ -294,9 +343,10 @@ class Report:
         return (f"<Report {self.meta.get('model', '?')}: {n} call sites, sensor {self.sensor}"
                 f"{' (estimated)' if self.estimated else ''}>")
 
-    def _repr_html_(self) -> str:  # pragma: no cover - notebooks
-        note = f"<p><b>{ESTIMATE_NOTE.format(sensor=self.sensor)}</b></p>" if self.estimated else ""
-        return note + self.to_pandas()._repr_html_()
+    def _repr_html_(self) -> str:
+        """Jupyter: the curated table of :func:`edgepower.export.html.report_html` (the full frame
+        is :meth:`to_pandas`)."""
+        return _html.report_html(self)
 
     # ---- JSON -------------------------------------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:
@@ -323,4 +373,4 @@ class Report:
         return cls.from_dict(_json.load(path_or_text))
 
 
-__all__ = ["COLUMNS", "DISTILBERT_COLUMNS", "FORMAT", "LayerRow", "Report", "Window"]
+__all__ = ["COLUMNS", "DISTILBERT_COLUMNS", "FORMAT", "MEASURED", "LayerRow", "Report", "Window"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import math
 import os
 from typing import Dict, List, NamedTuple, Optional
@@ -21,6 +22,7 @@ from typing import Dict, List, NamedTuple, Optional
 import numpy as np
 
 MAGIC = "# edgepower trace v1"
+log = logging.getLogger("edgepower")
 
 
 def _info_dict(info) -> Dict[str, object]:
@@ -54,7 +56,12 @@ class TraceWriter:
         """Writes the samples recorded since the last call; returns how many."""
         s = sampler.samples(self.written)
         n = int(s["t_ns"].shape[0])
+        if int(s.get("begin", self.written)) > self.written:  # the rolling memory policy dropped them
+            log.warning("trace %s: %d samples were dropped by the sampler's rolling memory cap before they "
+                        "were written", self.path, int(s["begin"]) - self.written)
+        end = int(s.get("end", self.written + n))
         if n == 0:
+            self.written = end
             return 0
         parts = [s["t_ns"].astype(np.int64).astype(str), s["read_ns"].astype(str)]
         vals = [s["power_w"]]
@@ -67,7 +74,7 @@ class TraceWriter:
         self._f.write("\n".join(",".join(r) for r in rows))
         self._f.write("\n")
         self._f.flush()
-        self.written += n
+        self.written = end
         return n
 
     def close(self) -> None:

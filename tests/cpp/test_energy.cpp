@@ -309,3 +309,105 @@ TEST(AssignSamples, MatchesBruteForceOnRandomNestedWindows) {
     ASSERT_EQ(a.owner[i], best) << "sample " << i;
   }
 }
+
+// ---- counter resets (issue 14): never integrated across ----------------------------------
+
+namespace {
+// Readings every 10 ms of a counter under a true 10 W that starts at c0_j and, at reading
+// `reset_at`, restarts from reset_to_j (then rises at 10 W again).
+struct CounterTrace {
+  std::vector<int64_t> t;
+  std::vector<double> c;
+};
+CounterTrace ten_watts(double c0_j, int n, int reset_at = -1, double reset_to_j = 0.0) {
+  CounterTrace tr;
+  double c = c0_j;
+  for (int i = 0; i < n; ++i) {
+    if (i == reset_at) c = reset_to_j;
+    else if (i > 0) c += 0.1;  // 10 W x 10 ms
+    tr.t.push_back(i * 10'000'000LL);
+    tr.c.push_back(c);
+  }
+  return tr;
+}
+EnergyResult counter_window(const CounterTrace& tr, double range, double t0_s, double t1_s, double max_power = 0.0,
+                            double update_s = 0.0) {
+  return counter_energy(tr.t.data(), tr.c.data(), tr.t.size(), 1, range, std::llround(t0_s * kS),
+                        std::llround(t1_s * kS), max_power, update_s);
+}
+}  // namespace
+
+TEST(CounterReset, ClassifiesDropsWrapsAndImpossibleSteps) {
+  EXPECT_EQ(classify_counter_step(10.0, 12.0, 1.0, 0.0, 0.0), CounterStep::Ok);
+  EXPECT_EQ(classify_counter_step(10.0, 10.0, 1.0, 0.0, 100.0), CounterStep::Ok);
+  EXPECT_EQ(classify_counter_step(1000.0, 0.0, 0.01, 0.0, 0.0), CounterStep::Reset);      // no range: a drop is a reset
+  EXPECT_EQ(classify_counter_step(95.0, 5.0, 1.0, 100.0, 0.0), CounterStep::Wrap);        // 10 J through the top
+  EXPECT_EQ(classify_counter_step(1000.0, 0.0, 0.8, 262143.32885, 0.0), CounterStep::Reset);  // 261 kJ "wrap"
+  EXPECT_EQ(classify_counter_step(262143.0, 0.5, 0.01, 262143.32885, 1500.0), CounterStep::Wrap);  // 0.83 J in 10 ms
+  EXPECT_EQ(classify_counter_step(262143.0, 0.5, 0.0001, 262143.32885, 1500.0), CounterStep::Reset);  // 8.3 kW
+  EXPECT_EQ(classify_counter_step(10.0, 5010.0, 0.01, 0.0, 1500.0), CounterStep::Reset);  // +5 kJ in 10 ms
+  EXPECT_EQ(classify_counter_step(10.0, 5010.0, 0.01, 0.0, 0.0), CounterStep::Ok);        // no bound known
+  EXPECT_EQ(classify_counter_step(120.0, 5.0, 1.0, 100.0, 0.0), CounterStep::Reset);      // above the range: garbage
+  EXPECT_EQ(classify_counter_step(std::nan(""), 5.0, 1.0, 0.0, 0.0), CounterStep::Ok);     // NaN is not a reset
+}
+
+TEST(CounterReset, HwmonResetUnderTenWattsIsNaNWithTheReasonNotMinus1996J) {
+  // hwmon energy: 1000 J, rising at 10 W, restarts from 0 at reading 100 (t = 1 s).
+  const CounterTrace tr = ten_watts(1000.0, 200, 100, 0.0);
+  const EnergyResult r = counter_window(tr, 0.0, 0.5, 1.5);
+  EXPECT_EQ(r.status, EnergyStatus::CounterReset);
+  EXPECT_TRUE(std::isnan(r.energy_j));
+  EXPECT_NE(status_message(r.status).find("counter reset"), std::string::npos);
+  EXPECT_EQ(r.counter_resets, 1u);
+  // Split at the reset: [0.5, 0.99] and [1.0, 1.5] are covered at 10 W, the 10 ms between the
+  // readings around the reset are not.
+  EXPECT_NEAR(r.partial_energy_j, 10.0 * (0.49 + 0.5), 1e-9);
+  EXPECT_NEAR(r.gap_s, 0.01, 1e-12);
+  // Windows wholly on one side are measured normally.
+  EXPECT_NEAR(counter_window(tr, 0.0, 0.2, 0.99).energy_j, 7.9, 1e-9);
+  EXPECT_NEAR(counter_window(tr, 0.0, 1.0, 1.9).energy_j, 9.0, 1e-9);
+}
+
+TEST(CounterReset, RaplResetIsNotTakenAsAWrap) {
+  // RAPL energy_uj wraps at 262143.32885 J; a reset from 1000 J to 0 looked like a wrap and gave
+  // +261,143 J (megawatts). It is a reset, with or without the power bound.
+  const double range = 262143.32885;
+  const CounterTrace tr = ten_watts(1000.0, 200, 100, 0.0);
+  for (double bound : {0.0, 1500.0}) {
+    const EnergyResult r = counter_window(tr, range, 0.5, 1.5, bound, 1e-3);
+    EXPECT_EQ(r.status, EnergyStatus::CounterReset) << bound;
+    EXPECT_TRUE(std::isnan(r.energy_j));
+  }
+  // A real wrap near the top is still corrected: 262143.0 J + 10 W.
+  const CounterTrace wrap = ten_watts(262143.0, 20);
+  CounterTrace wrapped = wrap;
+  for (double& c : wrapped.c) c = std::fmod(c, range);
+  const EnergyResult ok = counter_window(wrapped, range, 0.0, 0.19, 1500.0, 1e-3);
+  ASSERT_EQ(ok.status, EnergyStatus::Ok);
+  EXPECT_NEAR(ok.energy_j, 1.9, 1e-9);
+}
+
+TEST(CounterReset, StepBeyondThePowerBoundIsAReset) {
+  CounterTrace tr = ten_watts(10.0, 100);
+  for (std::size_t i = 50; i < tr.c.size(); ++i) tr.c[i] += 5000.0;  // +5 kJ between two 10 ms readings
+  EXPECT_EQ(counter_window(tr, 0.0, 0.1, 0.9, 1500.0).status, EnergyStatus::CounterReset);
+  // Without a bound the jump is energy (what a sensor of unknown kind gets).
+  EXPECT_NEAR(counter_window(tr, 0.0, 0.1, 0.9).energy_j, 8.0 + 5000.0, 1e-6);
+}
+
+TEST(CounterReset, SlowSteppingCounterIsNoFalseReset) {
+  // NVML-like: 300 W, the counter steps every 100 ms (30 J), read every 1 ms. One 1 ms reading
+  // interval holds 100 ms of energy (30 kW over 1 ms): the bound must use the time since the
+  // counter last changed, and not judge the first step whose history it does not know.
+  std::vector<int64_t> t;
+  std::vector<double> c;
+  for (int i = 0; i <= 1000; ++i) {
+    t.push_back(i * 1'000'000LL + 300'000);  // readings out of phase with the steps
+    c.push_back(1e6 + 30.0 * std::floor((i * 1e-3 + 0.0003) / 0.1));
+  }
+  for (int64_t t0_ms : {0, 50, 99, 101, 333}) {
+    const EnergyResult r = counter_energy(t.data(), c.data(), t.size(), 1, 0.0, t0_ms * 1'000'000LL + 300'000,
+                                          t0_ms * 1'000'000LL + 600'300'000, 3000.0, 0.0);
+    EXPECT_EQ(r.status, EnergyStatus::Ok) << t0_ms;
+  }
+}

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <thread>
@@ -194,4 +195,44 @@ TEST(Rapl, SamplerIntegratesAcrossAWrapToTheKnownTruth) {
     }
   }
   EXPECT_GE(finite, static_cast<std::size_t>(kSteps));
+}
+
+TEST(Rapl, ResetOfEnergyUjIsNotAWrap) {
+  // energy_uj goes from 1000 J to 0 (firmware or suspend reset): before, the sensor took it for
+  // a wrap at max_energy_range_uj and derived about 261 kJ over one read interval.
+  TempTree t("rapl");
+  t.write(kPkg, "999000000\n");
+  RaplSensor s(t.root());
+  ASSERT_TRUE(s.info().available) << s.info().reason;
+  EXPECT_DOUBLE_EQ(s.info().max_power_w, 1500.0);
+  double p[2], c[2];
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  t.write(kPkg, "1000000000\n");
+  s.read(p, c);
+  EXPECT_GT(p[0], 0.0);
+  EXPECT_LT(p[0], 1.0 / 0.005 + 1e-9);  // 1 J over at least the 5 ms slept
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  t.write(kPkg, "500000\n");
+  s.read(p, c);
+  EXPECT_DOUBLE_EQ(c[0], 0.5);       // the raw counter is passed on
+  EXPECT_TRUE(std::isnan(p[0])) << p[0] << " W";
+}
+
+TEST(Rapl, SelfUnwrappedZoneResetDropsTheCounter) {
+  // Zones with unequal ranges are unwrapped by the sensor: a reset must not be added as a wrap;
+  // the unwrapped counter restarts at the raw value, below the last one, so downstream sees it.
+  TempTree t("rapl-psys");
+  const std::string dram = "sys/class/powercap/intel-rapl:0:1/energy_uj";
+  RaplSensor s(t.root());
+  ASSERT_TRUE(s.info().available) << s.info().reason;
+  double p[4], c[4];
+  s.read(p, c);
+  EXPECT_DOUBLE_EQ(c[2], 65712.0);
+  t.write(dram, "3000000\n");  // 65712 J -> 3 J: through the top at 65712.999613 J, 3.999613 J: a wrap
+  s.read(p, c);
+  EXPECT_NEAR(c[2], 65712.0 + 3.999613, 1e-9);
+  t.write(dram, "1000000\n");  // 3 J -> 1 J: 65 kJ through the top in a few ms: a reset
+  s.read(p, c);
+  EXPECT_DOUBLE_EQ(c[2], 1.0);
+  EXPECT_TRUE(std::isnan(p[2]));
 }

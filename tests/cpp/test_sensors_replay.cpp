@@ -33,7 +33,7 @@ std::string edgepower_trace() {
 }
 }  // namespace
 
-TEST(Replay, EdgepowerTracePlaysInRealTimeAndThenFails) {
+TEST(Replay, EdgepowerTracePlaysInRealTimeAndThenEnds) {
   TempTree t;
   t.write("trace.csv", edgepower_trace());
   ReplaySensor s(at(t.path("trace.csv")));
@@ -59,7 +59,7 @@ TEST(Replay, EdgepowerTracePlaysInRealTimeAndThenFails) {
     const int64_t before = now_ns();
     try {
       s.read(p, c);
-    } catch (const SensorError& e) {
+    } catch (const SensorExhausted& e) {  // the end of the data, not a read error
       const std::string m = e.what();
       EXPECT_NE(m.find("replay of " + t.path("trace.csv") + " is over"), std::string::npos) << m;
       EXPECT_GE(now_ns() - before0, 55000000);  // not before 50 ms + the last sample's 5 ms
@@ -80,22 +80,26 @@ TEST(Replay, EdgepowerTracePlaysInRealTimeAndThenFails) {
   EXPECT_TRUE(over);
 }
 
-TEST(Replay, SamplerStopsAtTheEndOfTheTrace) {
+TEST(Replay, SamplerEndsCleanlyAtTheEndOfTheTrace) {
+  // Before: every normal replay ended with max_consecutive_failures counted read errors and
+  // stop() raising SensorError "is over". The end of a recording is not an error.
   TempTree t;
   t.write("trace.csv", edgepower_trace());
-  auto s = std::make_shared<ReplaySensor>(at(t.path("trace.csv"), 5.0));  // 10 ms of play
+  auto s = std::make_shared<ReplaySensor>(at(t.path("trace.csv"), 5.0));  // 11 ms of play
   SamplerOptions o;
   o.rate_hz = 2000;
   o.max_consecutive_failures = 5;
   Sampler sampler(s, o);
   sampler.start();
-  ASSERT_TRUE(wait_until([&] { return sampler.failed(); }, 5.0));
-  try {
-    sampler.stop();
-    FAIL() << "stop() must report why the sampler stopped";
-  } catch (const SensorError& e) {
-    EXPECT_NE(std::string(e.what()).find("is over"), std::string::npos) << e.what();
-  }
+  ASSERT_TRUE(wait_until([&] { return sampler.finished(); }, 5.0));
+  EXPECT_TRUE(wait_until([&] { return !sampler.running(); }, 1.0));
+  EXPECT_FALSE(sampler.failed());
+  EXPECT_NO_THROW(sampler.stop());
+  EXPECT_NO_THROW(sampler.stop());  // and again
+  const SamplerStats st = sampler.stats();
+  EXPECT_EQ(st.read_errors, 0u);
+  EXPECT_EQ(st.stop_reason, "sensor finished");
+  EXPECT_NE(st.last_error.find("is over"), std::string::npos);
   EXPECT_GE(sampler.size(), 2u);
   const SampleBlock b = sampler.copy_block();
   EXPECT_DOUBLE_EQ(b.power_w[0], 0.5);
@@ -108,6 +112,39 @@ TEST(Replay, SamplerStopsAtTheEndOfTheTrace) {
   // The play lasted the trace's span plus the last sample's own interval: 55 ms / 5.
   EXPECT_GE(b.t_ns.back() - b.t_ns.front(), 0);
   EXPECT_LE((b.t_ns.back() - b.t_ns.front()) * 1e-9, 0.011 + 0.5);
+}
+
+TEST(Replay, LoopPlaysAgainWithCountersRisingAcrossLaps) {
+  TempTree t;
+  t.write("trace.csv", edgepower_trace());
+  ReplayOptions o = at(t.path("trace.csv"), 10.0);  // one lap is 55 ms of trace time: 5.5 ms
+  o.loop = true;
+  auto s = std::make_shared<ReplaySensor>(o);
+  ASSERT_TRUE(s->info().available) << s->info().reason;
+  EXPECT_TRUE(s->loop());
+  SamplerOptions so;
+  so.rate_hz = 5000;
+  Sampler sampler(s, so);
+  sampler.start();
+  ASSERT_TRUE(wait_until([&] { return sampler.size() >= 500; }, 10.0));  // ~100 ms: many laps
+  sampler.stop();
+  EXPECT_FALSE(sampler.finished());
+  const SampleBlock b = sampler.copy_block();
+  double max_a = 0;
+  std::size_t restarts = 0;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    const double k = b.power_w[2 * i] - 0.5;
+    ASSERT_EQ(k, std::round(k));
+    if (i && b.power_w[2 * i] < b.power_w[2 * (i - 1)]) ++restarts;  // back to sample 0
+    // One lap adds 1.0 J on rail a (0.1 J x 10 steps) and 2.0 J on rail b; the counter of a
+    // later lap is sample k's value plus the laps played, so it never goes down.
+    if (i) EXPECT_GE(b.counter_j[2 * i], b.counter_j[2 * (i - 1)] - 1e-12);
+    max_a = std::max(max_a, b.counter_j[2 * i]);
+  }
+  EXPECT_GE(restarts, 3u);
+  EXPECT_GT(max_a, 3.0);  // at least three laps of 1 J
+  EXPECT_EQ(sampler.stats().counter_resets, (std::vector<std::size_t>{0, 0}));
+  EXPECT_EQ(sampler.stats().read_errors, 0u);
 }
 
 TEST(Replay, EdgeProfilerPowerLog) {
@@ -151,7 +188,7 @@ TEST(Replay, BadFilesAreUnavailableWithFileAndLine) {
   tr.replace(tr.find(",700,3.500000,"), 14, ",700,x.5,");
   t.write("garbage.csv", tr);
   ReplaySensor garbage(at(t.path("garbage.csv")));
-  EXPECT_NE(garbage.info().reason.find("garbage.csv:7: 'x.5' in column power_w:a is not a number"), std::string::npos)
+  EXPECT_NE(garbage.info().reason.find("garbage.csv:7: 'x.5' in column power_w:a is not a finite number"), std::string::npos)
       << garbage.info().reason;
   EXPECT_THROW(ReplaySensor(at(t.path("garbage.csv"), 0.0)), std::invalid_argument);
   ReplaySensor none(at(""));

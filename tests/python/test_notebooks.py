@@ -28,3 +28,13 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     client.execute()  # raises CellExecutionError naming the failing cell
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
+def test_notebook_is_stripped_and_public(path):
+    # The repository keeps notebooks without outputs, and they use only the public API.
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), \
+        f"{os.path.basename(path)} has outputs: clear them before committing"
+    assert not any("_core" in c.source for c in code), "notebooks use the public API, not edgepower._core"

@@ -75,7 +75,7 @@ def test_csvs_and_samples(report, tmp_path):
 
 
 def test_plots_are_pngs(report, tmp_path):
-    paths = report.plot(str(tmp_path))
+    paths = report.save_plots(str(tmp_path))
     assert [os.path.basename(p) for p in paths] == ["energy_per_layer.png", "energy_latency.png"]
     for p in paths:
         with open(p, "rb") as f:

@@ -9,7 +9,7 @@ import pytest
 
 import edgepower
 from edgepower import trace
-from edgepower.sensors import SensorError, SensorUnavailable, create_sensor
+from edgepower.sensors import SensorUnavailable, create_sensor
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sensors"
 
@@ -31,20 +31,42 @@ def test_replays_a_trace_written_by_the_monitor(tmp_path):
     assert p[0] == recorded.power_w[0, 0]  # the first read gives the first sample, bit for bit
 
 
-def test_sampler_stops_at_the_end_with_a_clear_error(tmp_path):
+def test_sampler_ends_cleanly_at_the_end_of_the_replay(tmp_path):
+    # Before: every normal replay ended with max_consecutive_failures read errors and stop()
+    # raising SensorError "... is over". The end of a recording is not an error.
     mon = edgepower.PowerMonitor(sensor=f"replay:{DATA / 'edgeprofiler_power_log.log'}", rate_hz=2000,
                                  max_consecutive_failures=3)
     assert mon.rails == ["total"]
     mon.start()
     deadline = time.monotonic() + 5
-    while not mon.sampler.failed and time.monotonic() < deadline:
+    while not mon.sampler.finished and time.monotonic() < deadline:
         time.sleep(0.002)
-    with pytest.raises(SensorError, match="edgeprofiler_power_log.log is over"):
-        mon.stop()
+    assert mon.sampler.finished and not mon.sampler.failed
+    mon.stop()
+    mon.stop()  # stop() after the end, twice, is not an error either
+    st = mon.stats()
+    assert st["read_errors"] == 0 and not st["failed"] and st["finished"]
+    assert st["stop_reason"] == "sensor finished" and "edgeprofiler_power_log.log is over" in st["last_error"]
     s = mon.samples()
     allowed = {5000 * 1100e-6, 5000 * 1200e-6, 5008 * 1000e-6, 4992 * 1500e-6, 5000 * 1300e-6}
     assert len(s.t_ns) >= 1
     assert all(any(abs(v - a) < 1e-12 for a in allowed) for v in s.power_w[:, 0])
+
+
+def test_loop_plays_the_trace_again_and_again():
+    log = DATA / "edgeprofiler_power_log.log"  # 6 samples over 7.5 ms (+ 1.5 ms for the last)
+    mon = edgepower.PowerMonitor(sensor=f"replay:path={log},loop=1", rate_hz=2000)
+    assert mon.sensor.loop and "looped" in mon.info.description
+    with mon:
+        deadline = time.monotonic() + 5
+        while len(mon.sampler) < 200 and time.monotonic() < deadline:  # ~100 ms: about 11 laps
+            time.sleep(0.002)
+    st = mon.stats()
+    assert not st["finished"] and st["read_errors"] == 0
+    t = mon.samples().t_ns
+    assert (t[-1] - t[0]) * 1e-9 > 3 * 0.009  # played well past the end of the recording
+    with pytest.raises(ValueError, match="loop must be 1"):
+        create_sensor(f"replay:path={log},loop=maybe")
 
 
 def test_speed_and_bad_files(tmp_path):

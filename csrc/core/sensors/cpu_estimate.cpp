@@ -17,11 +17,8 @@ std::string watts(double w) {
 }
 }  // namespace
 
-CpuEstimateSensor::CpuEstimateSensor(const std::string& root, const CpuEstimateOptions& options) : options_(options) {
-  if (!std::isfinite(options.idle_w) || !std::isfinite(options.max_w) || options.idle_w < 0 || options.max_w < options.idle_w) {
-    throw std::invalid_argument("cpu-estimate needs 0 <= idle_w <= max_w (finite watts), got idle " +
-                                std::to_string(options.idle_w) + ", max " + std::to_string(options.max_w));
-  }
+CpuEstimateSensor::CpuEstimateSensor(const std::string& root, const CpuEstimateOptions& options)
+    : figures_(cpu_power_figures(root, CpuPowerOverrides{options.idle_w, options.max_w, options.cpus})) {
   info_.kind = "cpu-estimate";
   info_.rails = {"cpu"};
   info_.total_rail = 0;
@@ -31,13 +28,15 @@ CpuEstimateSensor::CpuEstimateSensor(const std::string& root, const CpuEstimateO
   const long hz = sysconf(_SC_CLK_TCK);
   if (hz > 0) info_.update_interval_s = 1.0 / static_cast<double>(hz);
   const std::string path = sysfs::join(root, "proc/stat");
+  const double idle = figures_.idle_share_w(), span = figures_.per_cpu_w() * figures_.online_cpus;
   info_.details["file"] = path;
-  info_.details["idle_w"] = watts(options.idle_w);
-  info_.details["max_w"] = watts(options.max_w);
-  info_.details["model"] = "power = idle_w + (max_w - idle_w) * utilisation";
-  info_.description = "ESTIMATE, not a measurement: " + watts(options.idle_w) + " + (" + watts(options.max_w) + " - " +
-                      watts(options.idle_w) + ") x CPU utilisation from " + path +
-                      " (set cpu-estimate:idle=<W>,max=<W> from your CPU, e.g. max = TDP)";
+  info_.details["idle_w"] = watts(idle);
+  info_.details["max_w"] = watts(idle + span);
+  info_.details["figures"] = figures_.source;
+  info_.details["model"] = "power = idle_w + (max_w - idle_w) * utilisation (system-wide: every process counts)";
+  info_.description = "ESTIMATE, not a measurement: " + watts(idle) + " + " + watts(span) +
+                      " x CPU utilisation of the whole system from " + path + " (" + figures_.source +
+                      "; set cpu-estimate:idle=<W>,max=<W> from your CPU, e.g. max = TDP)";
   int err = 0;
   if (!stat_.open(path, &err)) {
     info_.available = false;
@@ -86,7 +85,7 @@ void CpuEstimateSensor::read(double* power_w, double*) {
   last_busy_ = busy;
   last_total_ = total;
   util_ = std::min(1.0, std::max(0.0, util_));
-  power_w[0] = options_.idle_w + (options_.max_w - options_.idle_w) * util_;
+  power_w[0] = figures_.idle_share_w() + figures_.per_cpu_w() * figures_.online_cpus * util_;
 }
 
 }  // namespace edgepower

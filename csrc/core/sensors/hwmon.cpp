@@ -56,6 +56,12 @@ HwmonSensor::HwmonSensor(const std::string& root, const HwmonOptions& options) {
   info_.has_power = true;  // energy mode: derived from the counters
   info_.has_counter = energy_;
   info_.counter_range_j = 0.0;  // hwmon energy counters are 64-bit microjoules: no wrap in practice
+  if (energy_) {
+    // amd_energy counts per core and per socket (at most ~500 W); other hwmon energy meters can
+    // be a whole server's supply. A counter step implying more than 10 kW is a reset.
+    info_.max_power_w = 10000.0;
+    info_.details["max_power"] = "10 kW per rail (a larger counter step is a reset)";
+  }
   std::vector<std::string> problems;
   for (const Candidate& c : chosen) {
     sysfs::File f;
@@ -96,7 +102,7 @@ void HwmonSensor::read(double* power_w, double* counter_j) {
   for (std::size_t r = 0; r < files_.size(); ++r) counter_j[r] = static_cast<double>(files_[r].read_int()) * 1e-6;
   const int64_t t = now_ns();
   if (!derived_.primed()) {
-    derived_.prime(counter_j, files_.size(), 0.0, t);
+    derived_.prime(counter_j, files_.size(), 0.0, t, info_.max_power_w, info_.update_interval_s);
     for (std::size_t r = 0; r < files_.size(); ++r) power_w[r] = std::numeric_limits<double>::quiet_NaN();
     return;
   }

@@ -61,6 +61,10 @@ NvmlSensor::NvmlSensor(const NvmlOptions& options) {
   info_.total_rail = 0;
   info_.has_power = true;
   info_.counter_range_j = 0.0;  // 64-bit millijoules: no wrap
+  // One GPU: the largest draw about 1.2 kW (B200). A counter step implying more than 3 kW is a
+  // reset (driver reload), not energy.
+  info_.max_power_w = 3000.0;
+  info_.details["max_power"] = "3000 W (a larger counter step is a reset)";
   const std::string path = library_path(options.library);
   info_.details["library"] = path;
   info_.details["index"] = std::to_string(options.index);
@@ -172,7 +176,7 @@ void NvmlSensor::read(double* power_w, double* counter_j) {
     }
     case PowerSource::Counter:
       if (!derived_.primed()) {
-        derived_.prime(counter_j, 1, 0.0, t);
+        derived_.prime(counter_j, 1, 0.0, t, info_.max_power_w, info_.update_interval_s);
         power_w[0] = std::numeric_limits<double>::quiet_NaN();
       } else {
         derived_.update(counter_j, t, power_w);

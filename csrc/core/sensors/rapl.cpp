@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "../clock.hpp"
+#include "../energy.hpp"
 
 namespace edgepower {
 
@@ -35,6 +36,11 @@ RaplSensor::RaplSensor(const std::string& root) {
   info_.details["update_interval"] = "about 1 ms (RAPL MSR update period, not read from hardware)";
   info_.details["power"] = "derived: counter difference / time between counter changes";
   info_.power_derived = true;
+  // One zone is a CPU package (or its cores, uncore, DRAM) or the platform (psys): the largest
+  // x86 packages draw about 500 W, client platforms well under 300 W. Three times that: a
+  // counter step beyond it is a reset (firmware, suspend, driver reload), not energy.
+  info_.max_power_w = 1500.0;
+  info_.details["max_power"] = "1500 W per zone (a larger counter step is a reset)";
   const std::string pattern = sysfs::join(root, "sys/class/powercap/intel-rapl:*");
   info_.details["pattern"] = pattern;
   std::vector<Zone> zones;
@@ -125,16 +131,32 @@ void RaplSensor::read(double* power_w, double* counter_j) {
     if (last_uj_.size() < n) {
       last_uj_.push_back(uj);
       unwrapped_j_.push_back(static_cast<double>(uj) * 1e-6);
-    } else {
-      int64_t d = uj - last_uj_[r];
-      if (d < 0) d += static_cast<int64_t>(std::llround(range_j_[r] * 1e6));
-      unwrapped_j_[r] += static_cast<double>(d) * 1e-6;
+      last_change_ns_.push_back(t);
+      change_known_.push_back(0);
+    } else if (uj != last_uj_[r]) {
+      // A drop is a wrap only if the zone's range explains it within the power bound; a
+      // reset restarts the unwrapped counter at the raw value, which is below the last
+      // unwrapped one, so the counter drops and downstream sees the reset too.
+      const double dt_s = (t - last_change_ns_[r]) * 1e-9 + info_.update_interval_s;
+      const CounterStep step = classify_counter_step(static_cast<double>(last_uj_[r]) * 1e-6,
+                                                     static_cast<double>(uj) * 1e-6, dt_s, range_j_[r],
+                                                     change_known_[r] ? info_.max_power_w : 0.0);
+      if (step == CounterStep::Reset) {
+        unwrapped_j_[r] = static_cast<double>(uj) * 1e-6;
+        change_known_[r] = 0;
+      } else {
+        int64_t d = uj - last_uj_[r];
+        if (d < 0) d += static_cast<int64_t>(std::llround(range_j_[r] * 1e6));
+        unwrapped_j_[r] += static_cast<double>(d) * 1e-6;
+        change_known_[r] = 1;
+      }
       last_uj_[r] = uj;
+      last_change_ns_[r] = t;
     }
     counter_j[r] = unwrapped_j_[r];
   }
   if (!derived_.primed()) {
-    derived_.prime(counter_j, n, info_.counter_range_j, t);
+    derived_.prime(counter_j, n, info_.counter_range_j, t, info_.max_power_w, info_.update_interval_s);
     for (std::size_t r = 0; r < n; ++r) power_w[r] = std::numeric_limits<double>::quiet_NaN();
     return;
   }

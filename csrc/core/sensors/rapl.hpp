@@ -8,6 +8,8 @@
 // left out so that the sum of the rails (the packages) is the total.
 // counter_j: raw joules wrapping at counter_range_j when every zone wraps at the same range;
 // otherwise the sensor unwraps each zone itself and counter_range_j is 0 (details say which).
+// A drop that a wrap does not explain (a reset: classify_counter_step) is never taken as a wrap;
+// a self-unwrapped counter restarts at the raw value, so it drops and the reset shows downstream.
 // power_w: derived from counter differences (see CounterPower).
 #include <cstdint>
 #include <string>
@@ -35,6 +37,8 @@ class RaplSensor : public Sensor {
   std::vector<double> range_j_;      // per zone
   std::vector<int64_t> last_uj_;     // self-unwrap only
   std::vector<double> unwrapped_j_;  // self-unwrap only
+  std::vector<int64_t> last_change_ns_;  // self-unwrap only: when energy_uj last changed
+  std::vector<uint8_t> change_known_;    // self-unwrap only: a change was seen since the start
   CounterPower derived_;
 };
 

@@ -10,8 +10,11 @@ from typing import List, Optional
 
 from ..sensors import SensorError
 from . import accuracy as _accuracy
+from . import compare as _compare
 from . import edgeprofiler as _edgeprofiler
+from . import predict as _predict
 from . import profile as _profile
+from . import profile_trace as _profile_trace
 
 EPILOG = "Every timestamp is CLOCK_MONOTONIC; energies are trapezoid integrals of the samples."
 
@@ -126,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     _profile.add_parser(sub)
     _edgeprofiler.add_parser(sub)
     _accuracy.add_parser(sub)
+    _predict.add_parsers(sub)
+    _compare.add_parser(sub)
+    _profile_trace.add_parser(sub)
     return parser
 
 

@@ -6,15 +6,11 @@ energy of a layer depends on its shapes and kernels far more than on its weight 
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import os
-import re
 import sys
-from typing import Any, Dict, Tuple
+from typing import Any
 
-
-_VGG = re.compile(r"^vgg(11|13|16|19)(_bn)?$")
+from .models import build_model, need, prepare_model
 
 DESCRIPTION = """\
 Profile the energy and latency of each layer of a model: capture each layer's inputs in one
@@ -39,6 +35,7 @@ examples:
   edgepower profile vgg11 --out vgg11-profile
   edgepower profile distilbert --batch-size 16 --repeats 100 --sensor jetson-hwmon
   edgepower profile mymodels:make_resnet --sensor nvml --device cuda
+  edgepower profile distilbert --dtype bfloat16 --out distilbert-bf16
 """
 
 
@@ -52,6 +49,17 @@ def _repeats(text: str):
     if n <= 0:
         raise argparse.ArgumentTypeError(f"--repeats must be a positive number of calls per window, got {n}")
     return n
+
+
+def _dtype(text: str) -> str:
+    try:
+        from ..profile.dtypes import check_dtype
+    except ImportError:  # no torch: cmd_profile says so
+        return text
+    try:
+        return check_dtype(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--dtype: {exc}") from None
 
 
 def add_parser(sub) -> None:
@@ -83,6 +91,9 @@ def add_parser(sub) -> None:
                         "(default: the model's preset, leaf modules for factories)")
     p.add_argument("--depth", type=int, default=None, help="profile the modules this many levels down instead")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default cpu)")
+    p.add_argument("--dtype", type=_dtype, default="float32",
+                   help="precision of the model and its floating-point inputs: float32 (default), float16, bfloat16, "
+                        "or int8 (dynamic quantization of the Linear layers, CPU only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the inputs, weights and order (default 0)")
     p.add_argument("--mode", choices=("isolation", "in-situ"), default="isolation",
                    help="isolation: each layer alone in repeated windows (default); in-situ: the whole model "
@@ -94,78 +105,6 @@ def add_parser(sub) -> None:
                    help="also write the measurements in EdgeProfiler's raw layout into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)
-
-
-def _need(module: str, what: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ValueError(f"{what} needs the {module} package ({exc}); install it with `pip install {module}`") from None
-
-
-def build_model(spec: str, batch_size: int, image_size: int, seq_len: int) -> Tuple[Any, tuple, Dict[str, Any], str, str]:
-    """(model, args, kwargs, description, default layer preset) for a MODEL argument."""
-    torch = _need("torch", "edgepower profile")
-    name = spec.strip()
-    if _VGG.match(name.lower()):
-        tv = _need("torchvision", f"model {name}")
-        if image_size < 32:
-            raise ValueError(f"--image-size must be >= 32 for VGG (five 2x2 poolings), got {image_size}")
-        model = getattr(tv.models, name.lower())(weights=None)
-        x = torch.randn(batch_size, 3, image_size, image_size)
-        return model, (x,), {}, f"torchvision {name.lower()} (weights=None)", "vgg"
-    if name.lower() == "distilbert":
-        tf = _need("transformers", "model distilbert")
-        config = tf.DistilBertConfig()
-        if seq_len < 1 or seq_len > config.max_position_embeddings:
-            raise ValueError(f"--seq-len must be 1 to {config.max_position_embeddings}, got {seq_len}")
-        model = tf.DistilBertForSequenceClassification(config)
-        ids = torch.randint(0, config.vocab_size, (batch_size, seq_len))
-        mask = torch.ones(batch_size, seq_len, dtype=torch.long)
-        return (model, (ids,), {"attention_mask": mask},
-                "Hugging Face DistilBertForSequenceClassification(DistilBertConfig())", "distilbert")
-    if ":" in name:
-        mod_name, _, fn_name = name.partition(":")
-        if os.getcwd() not in sys.path:  # like `python -m`: models next to the user are importable
-            sys.path.insert(0, os.getcwd())
-        try:
-            module = importlib.import_module(mod_name)
-        except ImportError as exc:
-            raise ValueError(f"cannot import {mod_name!r} for MODEL {name!r}: {exc}") from None
-        factory = getattr(module, fn_name, None)
-        if not callable(factory):
-            raise ValueError(f"{mod_name} has no callable {fn_name!r}; MODEL is module.path:factory")
-        try:
-            takes_batch = "batch_size" in inspect.signature(factory).parameters
-        except (TypeError, ValueError):
-            takes_batch = False
-        out = factory(batch_size=batch_size) if takes_batch else factory()
-        if not isinstance(out, tuple) or len(out) not in (2, 3):
-            raise ValueError(f"{name}() must return (model, inputs) or (model, args, kwargs), got "
-                             f"{type(out).__name__}")
-        model = out[0]
-        if len(out) == 3:
-            args, kwargs = tuple(out[1]), dict(out[2])
-        elif isinstance(out[1], dict):
-            args, kwargs = (), dict(out[1])
-        elif isinstance(out[1], (tuple, list)):
-            args, kwargs = tuple(out[1]), {}
-        else:
-            args, kwargs = (out[1],), {}
-        return model, args, kwargs, f"{name}()", None
-    raise ValueError(f"unknown MODEL {spec!r}: use vgg11 (or vgg13/16/19[_bn]), distilbert, or module.path:factory")
-
-
-def _to_device(obj: Any, device: Any) -> Any:
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device)
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_device(o, device) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _to_device(v, device) for k, v in obj.items()}
-    return obj
 
 
 class _Bar:
@@ -216,17 +155,10 @@ def cmd_profile(args) -> int:
                              estimator=args.estimator)
     _core.Sampler.check_rate_hz(args.rate)
     sensor = create_sensor(args.sensor)  # built once; an unavailable sensor fails before the model is built
-    import torch
-
+    torch = need("torch", "edgepower profile (install the torch build for your device: see the README)")
     torch.manual_seed(args.seed)
     model, margs, mkwargs, what, preset = build_model(args.model, batch, args.image_size, args.seq_len)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda, but torch sees no CUDA device (torch.cuda.is_available() is False)")
-    model = model.to(device)
-    margs, mkwargs = _to_device(margs, device), _to_device(mkwargs, device)
+    model, margs, mkwargs, device = prepare_model(model, margs, mkwargs, args.device, args.dtype)
     layers = args.layers
     if layers is None:
         layers = preset if args.depth is None else None
@@ -235,7 +167,7 @@ def cmd_profile(args) -> int:
     else:
         layers = [s for s in (x.strip() for x in layers.split(",")) if s]
     print(f"model: {what}, built with RANDOM weights (nothing is downloaded; per-layer energy depends on "
-          f"shapes, not weight values); batch {batch}, device {device}")
+          f"shapes, not weight values); batch {batch}, device {device}, dtype {args.dtype}")
     bar = _Bar(not args.no_progress)
     prof = LayerProfiler(model, sensor=sensor, rate_hz=args.rate, layers=layers, depth=args.depth, options=options,
                          progress=bar)

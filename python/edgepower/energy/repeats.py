@@ -45,7 +45,7 @@ class PerRound:
 
 def per_round(windows: Sequence[Any], label: str, rounds: int, idle_w: Optional[float]) -> PerRound:
     """Per-round figures of the call site ``label`` from its windows (records with label, round,
-    kind ``layer``/``model``/``restore``, calls, duration_s, energy_j, num_samples, reason)."""
+    kind ``layer``/``model``/``op``/``restore``, calls, duration_s, energy_j, num_samples, reason)."""
     out = PerRound.empty(rounds)
     reasons = []
     by_round: Dict[int, Dict[str, Any]] = {}
@@ -53,7 +53,7 @@ def per_round(windows: Sequence[Any], label: str, rounds: int, idle_w: Optional[
         if w.label == label:
             by_round.setdefault(w.round, {})[w.kind] = w
     for r, kinds in by_round.items():
-        main = kinds.get("layer") or kinds.get("model")
+        main = kinds.get("layer") or kinds.get("model") or kinds.get("op")
         if main is None:
             continue
         n, t, e = main.calls, main.duration_s, main.energy_j

@@ -3,7 +3,8 @@
 Per rail, the trapezoid of the power readings over [t0, t1] with interpolated edges (native
 ``integrate_power``), or, where the sensor's power is derived from its energy counter
 (:func:`~edgepower.sensors.info.uses_counter`), the counter difference with wrap correction
-(native ``counter_energy``). The board total follows :func:`~edgepower.sensors.info.board_total`.
+(native ``counter_energy``, which refuses to integrate across a counter reset: NaN with the
+reason). The board total follows :func:`~edgepower.sensors.info.board_total`.
 A window the samples do not cover is NaN with the reason, never a silent 0.
 """
 from __future__ import annotations
@@ -59,10 +60,12 @@ def window_energy(info: Any, t_ns: np.ndarray, power_w: np.ndarray, counter_j: n
     per = _core.integrate_power(t_ns, power_w, int(t0_ns), int(t1_ns))
     method = "trapezoid"
     if uses_counter(info) and counter_j.shape[0]:
-        counted = _core.counter_energy(t_ns, counter_j, info.counter_range_j, int(t0_ns), int(t1_ns))
-        # Per rail: a rail without a counter (NaN, so not Ok) keeps the trapezoid of its power.
+        counted = _core.counter_energy(t_ns, counter_j, info.counter_range_j, int(t0_ns), int(t1_ns),
+                                       max_power_w=info.max_power_w, update_interval_s=info.update_interval_s)
+        # Per rail: a rail without a counter (NaN, so not Ok) keeps the trapezoid of its power;
+        # a counter reset is NaN with its reason, never the power derived around it.
         for i, r in enumerate(counted):
-            if r["status"] == 0:
+            if r["status"] in (0, _core.STATUS_COUNTER_RESET):
                 per[i] = r
                 method = "counter"
     energies = [float(r["energy_j"]) for r in per]

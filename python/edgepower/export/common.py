@@ -10,6 +10,15 @@ ESTIMATE_NOTE = ("NOTE: no power sensor measured these figures: every energy and
                  "from a model of the device, not a measurement (sensor {sensor}).")
 
 
+#: Short precision names, as energy harnesses spell them in file names (``fp32_per_layer_energy.csv``).
+DTYPE_SHORT = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "int8": "int8", "float64": "fp64"}
+
+
+def short_dtype(dtype: str) -> str:
+    """``fp32``, ``fp16``, ``bf16``, ``int8`` for a precision name ('' stays '')."""
+    return DTYPE_SHORT.get(dtype, dtype.replace("float", "fp"))
+
+
 def finite(x: Any) -> bool:
     """True for an int or float (not bool) that is finite."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
@@ -37,4 +46,4 @@ def num(x: Any, fmt: str, width: int) -> str:
     return f"{x:{width}{fmt}}" if finite(x) else f"{'n/a':>{width}}"
 
 
-__all__ = ["ESTIMATE_NOTE", "finite", "jsonable", "num"]
+__all__ = ["DTYPE_SHORT", "ESTIMATE_NOTE", "finite", "jsonable", "num", "short_dtype"]

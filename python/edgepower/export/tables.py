@@ -7,10 +7,11 @@ from typing import Any, Dict, List
 import numpy as np
 
 from .common import finite as _finite
+from .common import short_dtype
 
 DISTILBERT_COLUMNS = ["layer_name", "layer_idx", "avg_power_w", "total_time_s", "energy_total_j",
                       "energy_per_inference_mj", "num_loops", "latency_per_loop_ms", "num_power_samples",
-                      "energy_pct"]
+                      "energy_pct", "module"]
 
 
 def to_pandas(report: Any):
@@ -34,7 +35,9 @@ def distilbert_rows(report) -> List[Dict[str, Any]]:
     As in that tool the figures are gross (what the sensor saw, no idle subtraction) and
     ``energy_pct`` is the share of the sum of the listed layers. ``energy_total_j`` and
     ``total_time_s`` are per-inference figures times ``num_loops``, so the tool's identities
-    hold (``energy_total_j = energy_per_inference_mj x num_loops / 1000``).
+    hold (``energy_total_j = energy_per_inference_mj x num_loops / 1000``). The last column,
+    ``module``, is the qualified module path (the DistilBERT preset labels its rows
+    ``embeddings``, ``transformer_block_0``...).
     """
     rows = report.layer_rows
     total = sum(r["energy_per_inference_mj"] for r in rows if _finite(r["energy_per_inference_mj"]))
@@ -53,8 +56,18 @@ def distilbert_rows(report) -> List[Dict[str, Any]]:
             "latency_per_loop_ms": lat_ms,
             "num_power_samples": r["num_samples"],
             "energy_pct": e_mj / total * 100 if _finite(e_mj) and total else math.nan,
+            "module": r["module"],
         })
     return out
+
+
+def distilbert_csv_name(report) -> str:
+    """File name of the harness-format CSV: ``<dtype>_per_layer_energy.csv`` (``fp32``, ``fp16``,
+    ``bf16``, ``int8``) for a DistilBERT-preset report, as DistilBERT energy harnesses name theirs
+    so runs at several precisions sit side by side; ``layers_distilbert.csv`` otherwise."""
+    if (report.meta.get("labels") or {}).get("preset") == "distilbert":
+        return f"{short_dtype(str(report.meta.get('dtype') or 'float32'))}_per_layer_energy.csv"
+    return "layers_distilbert.csv"
 
 
 def to_distilbert_csv(report, path: str) -> str:
@@ -131,5 +144,5 @@ def _insitu_samples(report) -> Dict[str, Any]:
             "power_w": power[sel]}
 
 
-__all__ = ["DISTILBERT_COLUMNS", "distilbert_rows", "samples_to_csv", "samples_to_pandas", "to_csv", "to_distilbert_csv",
+__all__ = ["DISTILBERT_COLUMNS", "distilbert_csv_name", "distilbert_rows", "samples_to_csv", "samples_to_pandas", "to_csv", "to_distilbert_csv",
            "to_pandas"]

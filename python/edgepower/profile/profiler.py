@@ -46,10 +46,12 @@ from .insitu import measure as measure_in_situ
 from .insitu import outcome as in_situ_outcome
 from .isolation import measure as measure_isolation
 from .isolation import outcome as isolation_outcome
+from .labels import preset_labels, relabel
 from .options import InSituOptions, ProfileOptions
 from .presets import select_layers
-from .rows import build_rows
-from .run import Outcome, Progress, Run, provenance
+from .progress import ProgressBar
+from .rows import build_rows, closure_stats
+from .run import Outcome, Progress, Run, idle_drift_warnings, provenance
 
 
 class LayerProfiler:
@@ -115,8 +117,10 @@ class LayerProfiler:
     monitor : PowerMonitor, optional
         Use this monitor (its sensor and timeline) instead of making one; it is started if
         needed and stopped only if the profiler started it.
-    progress : callable, optional
-        Called with a :class:`Progress` as profiling advances (the CLI draws a bar with it).
+    progress : True or callable, optional
+        True: a progress bar (``tqdm.auto``: a widget in Jupyter, text in a terminal). A
+        callable: called with a :class:`Progress` as profiling advances (the CLI draws its bar
+        with it).
     before_window : callable, optional
         Called as ``before_window(label, round)`` before each call site's warm-up and window,
         e.g. :class:`edgepower.profile.PhaseShift` to spread the windows' phases.
@@ -166,8 +170,10 @@ class LayerProfiler:
             warmup=warmup, rounds=rounds, idle_s=idle_s, idle_power_w=idle_power_w, seed=seed,
             trace_model=trace_model, edge_retries=edge_retries,
             in_situ=InSituOptions(sync_layers=sync_layers, max_delay_s=max_delay_s, max_round_s=max_round_s))
+        if progress is True:
+            progress = ProgressBar()
         if progress is not None and not callable(progress):
-            raise TypeError("progress must be a callable taking a Progress, or None")
+            raise TypeError("progress must be True (a tqdm bar), a callable taking a Progress, or None")
         if before_window is not None and not callable(before_window):
             raise TypeError("before_window must be a callable taking (label, round), or None")
         if monitor is not None and not isinstance(monitor, PowerMonitor):
@@ -221,6 +227,7 @@ class LayerProfiler:
             run.prepare()
             run.start()
             recorded = measure_in_situ(run) if in_situ else measure_isolation(run, self.before_window)
+            run.idle_after()
         finally:
             run.finish()
         self._emit(Progress("done", 1, 1))
@@ -242,7 +249,15 @@ class LayerProfiler:
                           monitor.info.kind, bool(monitor.info.estimated), run.model)
         if outcome.annotate is not None:
             outcome.annotate(rows)
+        for w in idle_drift_warnings(run, rows):
+            run.warn(w)
         meta = provenance(run, outcome.method)
+        meta["closure"] = closure_stats(run.sites, outcome.windows, run.idle_power_w, run.options.rounds)
+        # Labels last: the figures above match windows to call sites by their module paths.
+        labels = preset_labels(run.model, run.layers_spec)
+        relabel(rows, outcome.windows, outcome.cycles, labels)
+        if labels:
+            meta["labels"] = {"preset": "distilbert", "modules": labels}
         return Report(rows=rows, windows=outcome.windows, meta=meta, samples={"t_ns": s.t_ns, "power_w": power},
                       cycles=outcome.cycles, attribution_t_ns=outcome.attribution_t_ns)
 

@@ -161,24 +161,42 @@ def _replay(args, options, root="/", timeline=None):
     speed = _float(options, "speed", 1.0, kind="replay")
     if not speed > 0:
         raise ValueError(f"sensor 'replay': speed must be > 0 (1 = real time), got {speed}")
-    _no_leftovers(options, "replay", ("path", "speed"))
-    return _core.ReplaySensor(path, speed)
+    loop = options.pop("loop", "0").lower()
+    if loop not in ("0", "1", "true", "false", "yes", "no"):
+        raise ValueError(f"sensor 'replay': loop must be 1 (play again at the end) or 0, got {loop!r}")
+    _no_leftovers(options, "replay", ("path", "speed", "loop"))
+    return _core.ReplaySensor(path, speed, loop=loop in ("1", "true", "yes"))
+
+
+def _cpu_figures(args, options, kind: str) -> Dict[str, object]:
+    """idle=<W>, max=<W>, cpus=<n> of the CPU estimates (absent: the CPU table, else defaults)."""
+    _no_args(args, kind, ("idle=<W>", "max=<W>", "cpus=<n>"))
+    kwargs: Dict[str, object] = {}
+    if "idle" in options:
+        kwargs["idle_w"] = _float(options, "idle", kind=kind)
+    if "max" in options:
+        kwargs["max_w"] = _float(options, "max", kind=kind)
+    if "cpus" in options:
+        raw = options.pop("cpus")
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"sensor '{kind}': cpus must be the number of logical CPUs the idle/max figures "
+                             f"are for (an integer >= 1), got {raw!r}")
+        kwargs["cpus"] = int(raw)
+    _no_leftovers(options, kind, ("idle", "max", "cpus"))
+    return kwargs
 
 
 def _cpu_estimate(args, options, root="/", timeline=None):
-    options = dict(options)
-    _no_args(args, "cpu-estimate", ("idle=<W>", "max=<W>"))
-    kwargs = {}
-    if "idle" in options:
-        kwargs["idle_w"] = _float(options, "idle", kind="cpu-estimate")
-    if "max" in options:
-        kwargs["max_w"] = _float(options, "max", kind="cpu-estimate")
-    _no_leftovers(options, "cpu-estimate", ("idle", "max"))
-    return _core.CpuEstimateSensor(root, **kwargs)
+    return _core.CpuEstimateSensor(root, **_cpu_figures(args, dict(options), "cpu-estimate"))
+
+
+def _cpu_process(args, options, root="/", timeline=None):
+    return _core.CpuProcessSensor(root, **_cpu_figures(args, dict(options), "cpu-process"))
 
 
 # auto_rank: energy counters first (nvml, rapl, hwmon energy), then hardware power sensors
-# (Jetson INA3221), then the labelled estimate; replay and synthetic kinds are never automatic.
+# (Jetson INA3221), then the labelled per-process estimate; the system-wide cpu-estimate, replay and
+# synthetic kinds are never automatic.
 register_kind(SensorKind("nvml", "NVIDIA GPU via NVML (energy counter, instant power field)", _nvml,
                          auto_rank=10, example="nvml:index=0"))
 register_kind(SensorKind("rapl", "x86 CPU package/core/dram energy via RAPL powercap counters", _rapl,
@@ -189,8 +207,10 @@ register_kind(SensorKind("jetson-hwmon", "Jetson INA3221 rails via hwmon (JetPac
                          _jetson_hwmon, auto_rank=40, example="jetson-hwmon"))
 register_kind(SensorKind("jetson-iio", "Jetson INA3221 rails via legacy IIO (JetPack 4, Nano/TX)",
                          _jetson_iio, auto_rank=41, example="jetson-iio"))
-register_kind(SensorKind("cpu-estimate", "ESTIMATE from CPU utilisation (no power sensor)", _cpu_estimate,
-                         auto_rank=100, example="cpu-estimate:idle=5,max=45"))
+register_kind(SensorKind("cpu-process", "ESTIMATE from this process's CPU time (no power sensor; other "
+                         "processes do not change it)", _cpu_process, auto_rank=100, example="cpu-process:idle=5,max=45"))
+register_kind(SensorKind("cpu-estimate", "ESTIMATE from system-wide CPU utilisation (every process counts)",
+                         _cpu_estimate, example="cpu-estimate:idle=5,max=45"))
 register_kind(SensorKind("replay", "plays a recorded trace (edgepower CSV or EdgeProfiler log) in real time",
                          _replay, example="replay:path=trace.csv"))
 

@@ -27,12 +27,15 @@ Examples
 them and prints the error per layer.
 
 Modules: :mod:`.emulators` (the emulators, the region source, the busy model),
-:mod:`.accuracy` (the error table of ``edgepower accuracy``) and :mod:`.identification` (the
+:mod:`.accuracy` (the error table of ``edgepower accuracy``), :mod:`.identification` (the
 profiler's identified models and default estimator on every INA3221 setting,
-``benchmarks/identify_table.py``).
+``benchmarks/identify_table.py``) and :mod:`.regression` (:func:`assert_energy` and the
+baselines of the pytest plugin, docs/pytest.md).
 """
 from __future__ import annotations
 
 from .emulators import AVERAGES, CONVERSION_TIMES_S, Ina3221, RegionSource, busy_model, nvml_counter, nvml_instant
+from .regression import BaselineMismatch, assert_energy
 
-__all__ = ["AVERAGES", "CONVERSION_TIMES_S", "Ina3221", "RegionSource", "busy_model", "nvml_counter", "nvml_instant"]
+__all__ = ["AVERAGES", "BaselineMismatch", "CONVERSION_TIMES_S", "Ina3221", "RegionSource", "assert_energy", "busy_model",
+           "nvml_counter", "nvml_instant"]

@@ -1,0 +1,391 @@
+"""Per-op-type regression models (numpy only), their features, and the ridge fit whose strength is
+chosen by cross-validation across the *training* networks only.
+
+The latency model of an op group is log-linear in physically motivated quantities: ``log t`` is
+linear in ``log MACs``, ``log`` bytes read (inputs, parameters) and written (outputs), the
+kernel's shape for convolutions, and a one-hot of the backend kernel that ran. A power law per
+op group and backend kernel covers both regimes of a roofline (compute bound: t ~ MACs;
+memory bound: t ~ bytes) and extrapolates as a straight line in log-log, not as a polynomial.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: Op class name -> op group (one model per group).
+GROUPS: Dict[str, str] = {}
+for _g, _ops in {
+    "conv": ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
+    "linear": ("Linear", "Bilinear", "LazyLinear", "NonDynamicallyQuantizableLinear"),
+    "attention": ("MultiheadAttention",),
+    "norm": ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d",
+             "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "RMSNorm"),
+    "activation": ("ReLU", "ReLU6", "Hardswish", "Hardsigmoid", "SiLU", "GELU", "Sigmoid", "Tanh", "LeakyReLU",
+                   "ELU", "Mish", "Softmax", "LogSoftmax", "PReLU", "Softplus", "Hardtanh"),
+    "pool": ("MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"),
+    "adaptive_pool": ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+                      "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"),
+    "passthrough": ("Dropout", "Dropout1d", "Dropout2d", "Identity", "Flatten", "Unflatten", "StochasticDepth"),
+}.items():
+    for _op in _ops:
+        GROUPS[_op] = _g
+#: Groups that fall back to the generic model when they have too few training rows.
+GENERIC = "generic"
+MIN_ROWS = 6
+#: Rows (from at least two networks) a backend key needs for terms of its own.
+MIN_KEY_ROWS = 5
+#: Reweighting rounds of the latency fit (0: plain least squares on relative error).
+IRLS_ITERS = 4
+ALPHAS = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+def group_of(op: str) -> str:
+    """The op group of an op class name (``Conv2d`` -> ``conv``); unknown ops are ``generic``."""
+    return GROUPS.get(op, GENERIC)
+
+
+def _log(x: float) -> float:
+    return math.log(max(float(x), 0.0) + 1.0)
+
+
+def _prod(v: Sequence[int]) -> int:
+    return int(np.prod(v)) if len(v) else 1
+
+
+def numeric_features(row: Dict[str, Any], group: str) -> Dict[str, float]:
+    """The continuous features of one layer row for the model of ``group`` (all logs, so a power
+    law is linear in them)."""
+    f = {
+        "log_macs": _log(row["macs"]),
+        "log_bytes_in": _log(row["bytes_in"]),
+        "log_bytes_params": _log(row["bytes_params"]),
+        "log_bytes_out": _log(row["bytes_out"]),
+    }
+    if group == "conv":
+        k = _prod(row["kernel"])
+        cin = max(int(row["in_channels"]), 1)
+        groups = max(int(row["groups"]), 1)
+        f["log_kernel"] = math.log(max(k, 1))
+        f["log_stride"] = math.log(max(_prod(row["stride"]), 1))
+        f["depthwise"] = 1.0 if groups > 1 and groups == cin else 0.0
+        f["log_cin_per_group"] = math.log(cin / groups)
+        f["pointwise"] = 1.0 if k == 1 else 0.0
+    if group in ("pool", "adaptive_pool"):
+        f["log_kernel"] = math.log(max(_prod(row["kernel"]), 1))
+    return f
+
+
+class Ridge:
+    """Ridge regression on standardised columns with an unpenalised intercept (closed form)."""
+
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = float(alpha)
+        self.mean: Optional[np.ndarray] = None
+        self.scale: Optional[np.ndarray] = None
+        self.coef: Optional[np.ndarray] = None
+        self.intercept = 0.0
+
+    def fit(self, X: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> "Ridge":
+        w = np.ones(len(y)) if w is None else np.asarray(w, float)
+        sw = w / w.sum()
+        self.mean = sw @ X
+        sd = np.sqrt(sw @ (X - self.mean) ** 2)
+        self.scale = np.where(sd > 1e-12, sd, 1.0)
+        Z = (X - self.mean) / self.scale
+        ym = float(sw @ y)
+        A = (Z * w[:, None]).T @ Z + self.alpha * w.sum() / len(y) * np.eye(Z.shape[1])
+        self.coef = np.linalg.solve(A, (Z * w[:, None]).T @ (y - ym)) if Z.shape[1] else np.zeros(0)
+        self.intercept = ym
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.intercept + ((X - self.mean) / self.scale) @ self.coef
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"alpha": self.alpha, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "coef": self.coef.tolist(), "intercept": self.intercept}
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "Ridge":
+        r = cls(d["alpha"])
+        r.mean, r.scale, r.coef = (np.asarray(d[k], float) for k in ("mean", "scale", "coef"))
+        r.intercept = float(d["intercept"])
+        return r
+
+
+def choose_alpha(X: np.ndarray, y: np.ndarray, groups: Sequence[str], alphas: Sequence[float] = ALPHAS,
+                 folds: int = 5) -> float:
+    """The ridge strength with the least cross-validated squared error, folds made of whole
+    networks (``groups``), so a network's layers never validate a model fitted on its siblings.
+    With fewer than two networks, the middle of the grid."""
+    uniq = sorted(set(groups))
+    if len(uniq) < 2:
+        return float(alphas[len(alphas) // 2])
+    fold_of = {g: i % min(folds, len(uniq)) for i, g in enumerate(uniq)}
+    fid = np.array([fold_of[g] for g in groups])
+    best, best_err = alphas[0], math.inf
+    for a in alphas:
+        err = 0.0
+        for k in range(min(folds, len(uniq))):
+            tr, te = fid != k, fid == k
+            if tr.sum() < 2 or te.sum() == 0:
+                continue
+            err += float(np.sum((Ridge(a).fit(X[tr], y[tr]).predict(X[te]) - y[te]) ** 2))
+        if err < best_err - 1e-12:
+            best, best_err = a, err
+    return float(best)
+
+
+def nnls(A: np.ndarray, b: np.ndarray, iters: int = 200) -> np.ndarray:
+    """Non-negative least squares (Lawson-Hanson active set); small problems only."""
+    n = A.shape[1]
+    x = np.zeros(n)
+    passive = np.zeros(n, bool)
+    for _ in range(iters):
+        w = A.T @ (b - A @ x)
+        cand = (~passive) & (w > 1e-12 * max(1.0, float(np.abs(w).max(initial=0.0))))
+        if not cand.any():
+            break
+        passive[np.argmax(np.where(cand, w, -np.inf))] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(A[:, passive], b, rcond=None)[0]
+            if (z[passive] > 0).all():
+                x = z
+                break
+            neg = passive & (z <= 0)
+            alpha = np.min(x[neg] / (x[neg] - z[neg]))
+            x = x + alpha * (z - x)
+            passive &= x > 1e-15
+    return x
+
+
+
+def cost_terms(row: Dict[str, Any], group: str) -> Dict[str, float]:
+    """The additive cost terms of one layer (a roofline with a per-call overhead): a call costs
+    ``overhead + sum_i c_i x term_i`` with ``c_i >= 0`` seconds per MAC or per byte. Convolutions
+    also pay per MAC of depthwise and pointwise kernels (other throughputs) and per element of
+    the unfolded input (im2col) of a fallback kernel; normalisation pays per channel."""
+    t = {"overhead": 1.0, "macs": float(row["macs"]), "bytes_in": float(row["bytes_in"]),
+         "bytes_out": float(row["bytes_out"]), "bytes_params": float(row["bytes_params"])}
+    if group == "conv":
+        k = _prod(row["kernel"])
+        cin, g = max(int(row["in_channels"]), 1), max(int(row["groups"]), 1)
+        t["macs_depthwise"] = t["macs"] if g > 1 and g == cin else 0.0
+        t["macs_pointwise"] = t["macs"] if k == 1 else 0.0
+        cout = max(int(row["out_channels"]), 1)
+        t["unfold"] = t["macs"] * g / cout * (row["elem_bytes"] or 4)  # bytes of the im2col matrix
+    if group == "norm":
+        t["channels"] = float(row["in_channels"])
+    return t
+
+
+class AdditiveModel:
+    """Latency of one op group as a non-negative sum of :func:`cost_terms`, with an extra
+    overhead and per-MAC cost for each backend key seen in training (a key never seen falls
+    back to the key-agnostic fit of the same terms). Least squares on *relative* error, so small
+    layers count as much as large ones."""
+
+    def __init__(self, group: str):
+        self.group = group
+        self.terms: List[str] = []
+        self.keys: List[str] = []
+        self.coef = np.zeros(0)
+        self.shared = np.zeros(0)
+        self.ranges: Dict[str, Tuple[float, float]] = {}
+        self.all_keys: List[str] = []
+        self.n = 0
+
+    def _matrix(self, rows: Sequence[Dict[str, Any]], keys: Sequence[str]) -> np.ndarray:
+        X = np.zeros((len(rows), len(self.terms) + 2 * len(keys)))
+        for i, r in enumerate(rows):
+            t = cost_terms(r, self.group)
+            X[i, :len(self.terms)] = [t[n] for n in self.terms]
+            if r["backend_key"] in keys:
+                j = len(self.terms) + 2 * keys.index(r["backend_key"])
+                X[i, j], X[i, j + 1] = 1.0, t["macs"]
+        return X
+
+    @staticmethod
+    def _solve(X: np.ndarray, y: np.ndarray, iters: int = IRLS_ITERS) -> np.ndarray:
+        """Non-negative fit of relative error, reweighted towards least *absolute* relative
+        error (IRLS): the measured figures of small layers on a loaded machine have heavy
+        tails, and the median error is what matters."""
+        A = X / y[:, None]
+        scale = np.where(A.max(axis=0) > 0, A.max(axis=0), 1.0)
+        A = A / scale
+        w = np.ones(len(y))
+        for _ in range(iters + 1):
+            sw = np.sqrt(w)
+            c = nnls(A * sw[:, None], sw)
+            w = 1.0 / np.maximum(np.abs(A @ c - 1.0), 0.02)
+        return c / scale
+
+    def fit(self, rows: Sequence[Dict[str, Any]], y: np.ndarray) -> "AdditiveModel":
+        """Fits seconds ``y`` (not logs)."""
+        self.n = len(rows)
+        terms = [cost_terms(r, self.group) for r in rows]
+        self.terms = [n for n in terms[0] if n == "overhead" or any(t[n] for t in terms)]
+        counts: Dict[str, int] = {}
+        nets: Dict[str, set] = {}
+        for r in rows:
+            counts[r["backend_key"]] = counts.get(r["backend_key"], 0) + 1
+            nets.setdefault(r["backend_key"], set()).add(r["network"])
+        self.all_keys = sorted(counts)
+        # A key gets its own terms only when enough rows from more than one network pin them.
+        self.keys = sorted(k for k, c in counts.items() if k and c >= MIN_KEY_ROWS and len(nets[k]) >= 2)
+        if len(self.keys) == len(counts) == 1:
+            self.keys = []
+        self.coef = self._solve(self._matrix(rows, self.keys), y)
+        self.shared = self._solve(self._matrix(rows, []), y)
+        self.ranges = {}
+        for n in self.terms:
+            v = [math.log1p(t[n]) for t in terms]
+            self.ranges[n] = (min(v), max(v))
+        return self
+
+    def predict(self, rows: Sequence[Dict[str, Any]]) -> np.ndarray:
+        known = [r["backend_key"] in self.keys or not self.keys for r in rows]
+        a = self._matrix(rows, self.keys) @ self.coef
+        b = self._matrix(rows, []) @ self.shared
+        return np.maximum(np.where(known, a, b), 1e-9)
+
+    def warnings(self, row: Dict[str, Any], margin: float = math.log(1.5)) -> List[str]:
+        """Why a prediction extrapolates: a cost term outside the training range by more than
+        ``margin`` (log units), or a backend key never seen in training."""
+        out = []
+        t = cost_terms(row, self.group)
+        for n, (lo, hi) in self.ranges.items():
+            v = math.log1p(t[n])
+            if v < lo - margin or v > hi + margin:
+                out.append(f"{n}={t[n]:.3g} outside the training range [{math.expm1(lo):.3g}, {math.expm1(hi):.3g}] "
+                           f"of {self.group}")
+        if row.get("backend_key") and row["backend_key"] not in self.all_keys:
+            out.append(f"backend op {row['backend_key']!r} unseen in training ({self.group} saw "
+                       f"{', '.join(self.all_keys) or 'none'}): key-agnostic fit")
+        return out
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"kind": "additive", "group": self.group, "terms": self.terms, "keys": self.keys,
+                "all_keys": self.all_keys, "coef": self.coef.tolist(), "shared": self.shared.tolist(),
+                "ranges": {k: list(v) for k, v in self.ranges.items()}, "n": self.n}
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "AdditiveModel":
+        m = cls(d["group"])
+        m.terms, m.keys, m.all_keys, m.n = list(d["terms"]), list(d["keys"]), list(d["all_keys"]), int(d["n"])
+        m.coef, m.shared = np.asarray(d["coef"], float), np.asarray(d["shared"], float)
+        m.ranges = {k: (float(v[0]), float(v[1])) for k, v in d["ranges"].items()}
+        return m
+
+
+class GroupModel:
+    """``log target`` of one op group: ridge on :func:`numeric_features` plus a one-hot of the
+    backend keys seen at least twice in training. Remembers the training range of each feature
+    (extrapolation warnings) and the keys it knows (unseen-key warnings)."""
+
+    def __init__(self, group: str):
+        self.group = group
+        self.names: List[str] = []
+        self.keys: List[str] = []
+        self.ridge: Optional[Ridge] = None
+        self.ranges: Dict[str, Tuple[float, float]] = {}
+        self.n = 0
+
+    def _matrix(self, rows: Sequence[Dict[str, Any]]) -> np.ndarray:
+        X = np.zeros((len(rows), len(self.names) + len(self.keys)))
+        for i, r in enumerate(rows):
+            f = numeric_features(r, self.group)
+            X[i, :len(self.names)] = [f[n] for n in self.names]
+            for j, k in enumerate(self.keys):
+                X[i, len(self.names) + j] = 1.0 if r["backend_key"] == k else 0.0
+        return X
+
+    def fit(self, rows: Sequence[Dict[str, Any]], y: np.ndarray) -> "GroupModel":
+        self.n = len(rows)
+        feats = [numeric_features(r, self.group) for r in rows]
+        names = list(feats[0]) if feats else []
+        # A constant column carries nothing (and its range would flag every other value).
+        self.names = [n for n in names if len({f[n] for f in feats}) > 1]
+        counts: Dict[str, int] = {}
+        for r in rows:
+            counts[r["backend_key"]] = counts.get(r["backend_key"], 0) + 1
+        self.keys = sorted(k for k, c in counts.items() if c >= 2 and k)
+        if len(self.keys) == 1:
+            self.keys = []  # one key everywhere: the intercept covers it
+        X = self._matrix(rows)
+        alpha = choose_alpha(X, y, [r["network"] for r in rows])
+        self.ridge = Ridge(alpha).fit(X, y)
+        self.ranges = {n: (min(f[n] for f in feats), max(f[n] for f in feats)) for n in self.names}
+        self.all_keys = sorted(counts)
+        return self
+
+    def predict(self, rows: Sequence[Dict[str, Any]]) -> np.ndarray:
+        return self.ridge.predict(self._matrix(rows))
+
+    def warnings(self, row: Dict[str, Any], margin: float = math.log(1.5)) -> List[str]:
+        """Why a prediction for ``row`` extrapolates (feature outside the training range by more
+        than ``margin`` in log units, or a backend key never seen in training)."""
+        out = []
+        f = numeric_features(row, self.group)
+        for n, (lo, hi) in self.ranges.items():
+            if f[n] < lo - margin or f[n] > hi + margin:
+                out.append(f"{n}={f[n]:.2f} outside the training range [{lo:.2f}, {hi:.2f}] of {self.group}")
+        if row.get("backend_key") and row["backend_key"] not in self.all_keys:
+            out.append(f"backend op {row['backend_key']!r} unseen in training ({self.group} saw "
+                       f"{', '.join(self.all_keys) or 'none'})")
+        return out
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"kind": "loglinear", "group": self.group, "names": self.names, "keys": self.keys, "all_keys": self.all_keys,
+                "ridge": self.ridge.to_dict(), "ranges": {k: list(v) for k, v in self.ranges.items()}, "n": self.n}
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "GroupModel":
+        m = cls(d["group"])
+        m.names, m.keys, m.all_keys, m.n = list(d["names"]), list(d["keys"]), list(d["all_keys"]), int(d["n"])
+        m.ridge = Ridge.from_dict(d["ridge"])
+        m.ranges = {k: (float(v[0]), float(v[1])) for k, v in d["ranges"].items()}
+        return m
+
+
+#: Network-level quantities that explain the whole model minus its layers.
+GLUE_FEATURES = ("module_calls", "functional_ops", "functional_bytes", "functional_macs")
+
+
+class GlueModel:
+    """The whole model minus its layers (module-call overhead, functional ops outside modules),
+    non-negative and linear in :data:`GLUE_FEATURES`, fitted on relative error."""
+
+    def __init__(self):
+        self.coef = np.zeros(len(GLUE_FEATURES))
+
+    def fit(self, rows: Sequence[Dict[str, Any]], totals: Optional[Sequence[float]] = None) -> "GlueModel":
+        """Fits the ``unattributed`` rows' latency; with ``totals`` (each network's whole-model
+        latency) the error is relative to the network, as the network's error is."""
+        if not rows:
+            return self
+        w = 1.0 / np.asarray(totals, float) if totals is not None else np.ones(len(rows))
+        A = np.array([[float(r[c]) for c in GLUE_FEATURES] for r in rows]) * w[:, None]
+        b = np.array([float(r["latency_s"]) for r in rows]) * w
+        scale = np.where(A.max(axis=0) > 0, A.max(axis=0), 1.0)
+        self.coef = nnls(A / scale, b) / scale
+        return self
+
+    def predict(self, row: Dict[str, Any]) -> float:
+        return float(np.dot(self.coef, [float(row[c]) for c in GLUE_FEATURES]))
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"features": list(GLUE_FEATURES), "coef": self.coef.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "GlueModel":
+        m = cls()
+        m.coef = np.asarray(d["coef"], float)
+        return m
+
+
+__all__ = ["AdditiveModel", "GENERIC", "GLUE_FEATURES", "GROUPS", "GlueModel", "GroupModel", "cost_terms", "Ridge", "choose_alpha", "group_of",
+           "nnls", "numeric_features"]

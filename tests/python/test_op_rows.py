@@ -1,0 +1,149 @@
+"""Non-module ops as rows (edgepower.profile.op_capture, op_rows, op_isolation) in both modes, on a small
+residual network with an exact constant sensor: every reading is 5 W, so each row's gross
+energy is 5 W x its latency and the rows must add up to the whole model."""
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the op rows need torch")
+
+from edgepower import torch_native  # noqa: E402
+from edgepower.monitor import PowerMonitor  # noqa: E402
+from edgepower.profile import LayerProfiler, op_capture, op_isolation, op_rows, select_layers  # noqa: E402
+
+STATUS = torch_native.available()
+needs_native = pytest.mark.skipif(not STATUS, reason=f"edgepower._torch unavailable: {STATUS.reason}")
+
+
+class Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(8)
+        self.relu = torch.nn.ReLU()
+
+    def forward(self, x):
+        out = self.bn(self.conv(x))
+        out += x  # a residual add outside any module, in place
+        return self.relu(out)
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.b1, self.b2 = Block(), Block()
+        self.fc = torch.nn.Linear(8 * 16 * 16, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.b2(self.b1(x)), 1))
+
+
+@pytest.fixture
+def net(one_torch_thread):
+    return Net().eval(), torch.randn(1, 8, 16, 16)
+
+
+OPS = ["aten::add_#0", "aten::add_#1", "aten::flatten#0"]
+
+
+def _check_closure(rep, before):
+    rows = {r["layer"]: r for r in rep.rows}
+    parts = [r for r in rep.rows if r["kind"] in ("layer", "op", "unattributed")]
+    model = rows["(model)"]
+    for key in ("latency_ms", "energy_per_inference_mj", "net_energy_per_inference_mj"):
+        assert sum(r[key] for r in parts) == pytest.approx(model[key], rel=1e-9)
+    ok = [r for r in parts if r["status"] == "ok"]
+    assert ok and sum(r["energy_pct"] for r in ok) == pytest.approx(100.0, rel=1e-9)
+    ops = [r for r in rep.rows if r["kind"] == "op"]
+    un_before = next(r for r in before.rows if r["kind"] == "unattributed")
+    un = rows["(unattributed)"]
+    assert un["latency_ms"] == pytest.approx(un_before["latency_ms"] - sum(r["latency_ms"] for r in ops), rel=1e-9)
+    for r in ops:  # the constant sensor: 5 W, idle 1 W
+        assert r["energy_per_inference_mj"] == pytest.approx(5.0 * r["latency_ms"], rel=1e-9)
+        assert r["net_energy_per_inference_mj"] == pytest.approx(4.0 * r["latency_ms"], rel=1e-9)
+        assert r["latency_ms"] > 0
+    return rows
+
+
+def test_capture_finds_the_calls_outside_the_layers(net):
+    model, x = net
+    calls = op_capture.capture_op_calls(model, (x,), {}, select_layers(model, None))
+    if STATUS:  # named by the ATen op the observer saw
+        assert [c.label for c in calls] == OPS
+    else:  # named by the Python callable
+        assert [c.op for c in calls] == ["Tensor.__iadd__", "Tensor.__iadd__", "torch.flatten"]
+    assert [c.parent for c in calls] == ["b1", "b2", ""]
+    assert [c.prev_layer for c in calls] == ["b1.bn", "b2.bn", "b2.relu"]
+    assert op_capture.shapes(calls[2].args, calls[2].kwargs) == "1x8x16x16, 1"
+    # Inputs are cloned before the call: the in-place add did not change the captured ones.
+    c = calls[0]
+    c.prepare()
+    c.run()
+    assert c.mutated()
+    c.restore()
+    assert not c.mutated()
+    c.release()
+    # Inside a selected module nothing is captured: the blocks as layers leave only flatten.
+    outer = op_capture.capture_op_calls(model, (x,), {}, ["b1", "b2", "fc"])
+    assert [c.parent for c in outer] == [""] and outer[0].prev_layer == "b2"
+    with pytest.raises(ValueError, match="has no modules"):
+        op_capture.capture_op_calls(model, (x,), {}, ["nope"])
+
+
+def test_op_module_is_exportable(net):
+    model, x = net
+    calls = op_capture.capture_op_calls(model, (x,), {}, select_layers(model, None), observe=False)
+    flat = calls[2]
+    mod = flat.as_module()
+    assert "flatten" in repr(mod)
+    out = mod(*[a for a in flat.args if isinstance(a, torch.Tensor)])
+    assert out.shape == (1, 8 * 16 * 16)
+    ep = torch.export.export(mod, (flat.args[0],), strict=False)
+    assert ep.module()(flat.args[0]).shape == (1, 2048)
+
+
+@needs_native
+def test_in_situ_rows_from_the_observer(net):
+    model, x = net
+    layers = select_layers(model, None)
+    calls = op_capture.capture_op_calls(model, (x,), {}, layers)
+    prof = LayerProfiler(model, sensor="constant:5", rate_hz=2000, mode="in-situ", idle_power_w=1.0, rounds=2,
+                         max_round_s=0.5, min_window_s=0.02)
+    with torch_native.OpObserver(max_depth=1) as obs:
+        before = prof.profile(x)
+    rep = op_rows.insitu_op_rows(before, obs.stamps(), op_calls=calls)
+    rows = _check_closure(rep, before)
+    labels = [r["layer"] for r in rep.rows]
+    assert [lab for lab in labels if lab in OPS] == OPS
+    # Each op sits after the layer that ran before it.
+    assert labels.index("aten::add_#0") == labels.index("b1.bn") + 1
+    assert labels.index("aten::flatten#0") == labels.index("b2.relu") + 1
+    assert [rows[o]["module"] for o in OPS] == ["b1", "b2", ""]
+    assert all(rows[o]["kind"] == "op" and "in situ" in rows[o]["note"] for o in OPS)
+    forwards = len(before.cycles["model_t0_ns"])
+    assert rep.meta["ops"]["ops_outside_layers"] == 3 * forwards
+    assert rep.meta["ops"]["unattributed_latency_share"] < rep.meta["ops"]["unattributed_latency_share_before"]
+    assert rep.meta["ops"]["stamps"] == "host (op execution)"
+    with pytest.raises(ValueError, match="in-situ report"):
+        op_rows.isolation_op_rows(rep, calls, [], {})
+
+
+def test_isolation_rows_for_the_captured_calls(net):
+    model, x = net
+    with PowerMonitor("constant:5", rate_hz=1000) as mon:
+        prof = LayerProfiler(model, monitor=mon, idle_power_w=1.0, rounds=2, min_window_s=0.02)
+        before = prof.profile(x)
+        rep = op_isolation.profile_ops_isolated(before, model, (x,), {}, mon, prof.layer_names, native="never")
+    rows = _check_closure(rep, before)
+    ops = [r for r in rep.rows if r["kind"] == "op"]
+    assert len(ops) == 3
+    assert all(r["runner"] == "python" and "native=never" in r["note"] for r in ops)
+    adds = [r for r in ops if r["module"] in ("b1", "b2")]
+    assert all(r["inplace"] and "restore cost subtracted" in r["note"] for r in adds)
+    restores = [w for w in rep.windows if w["kind"] == "restore" and w["label"] in [r["layer"] for r in adds]]
+    assert len(restores) == 2 * 2  # two in-place ops, two rounds
+    assert rows[ops[0]["layer"]]["input_shapes"] == "1x8x16x16, 1x8x16x16"
+    assert rep.meta["ops"]["runners"] == {"python": 3}
+    assert all(math.isfinite(r["latency_ms"]) for r in ops)
+    with pytest.raises(ValueError, match="needs an in-situ report"):
+        op_rows.insitu_op_rows(rep, None)

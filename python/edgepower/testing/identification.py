@@ -133,8 +133,8 @@ def run_config(cfg: Config, *, layers: Optional[Dict[str, float]] = None, rounds
     s = mon.samples()
     t, p = s.t_ns, mon.total_power(s)
     w = src.timeline.windows()
-    k = int(np.flatnonzero(w["region"] == src.timeline.region("(idle)"))[0])
-    i0, i1 = int(w["t0_ns"][k]), int(w["t1_ns"][k])
+    idles = [(int(w["t0_ns"][k]), int(w["t1_ns"][k])) for k in np.flatnonzero(w["region"] ==
+                                                                                 src.timeline.region("(idle)"))]
 
     used = model if est["estimator"] != "plain" else None  # the model may be known, and plain still chosen
 
@@ -143,7 +143,8 @@ def run_config(cfg: Config, *, layers: Optional[Dict[str, float]] = None, rounds
             return M.plain_energy(t, p, a, b)
         return M.estimate("auto", used, t, p, None, a, b, steady_start=bool(est.get("steady_start")))[0]
 
-    idle = {m: energy(m, i0, i1) / ((i1 - i0) * 1e-9) for m in ("plain", "default")}
+    # As the report: the mean of the idle windows (before and after the profile).
+    idle = {m: float(np.mean([energy(m, a, b) / ((b - a) * 1e-9) for a, b in idles])) for m in ("plain", "default")}
     rows = []
     for label in layers:
         wins = [x for x in report.windows if x["label"] == label and x["kind"] == "layer"]

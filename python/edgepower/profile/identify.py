@@ -50,9 +50,8 @@ log = logging.getLogger("edgepower")
 REGION = "(identify)"
 #: Sensor kinds whose energy counter is measured (synthetic and replayed counters are not).
 COUNTER_KINDS = ("nvml", "rapl", "hwmon", "emulated-nvml-energy")
-#: Longest identification step, and longest wait for the filter to settle after it (s).
+#: Longest identification step (s).
 MAX_STEP_S = 3.0
-MAX_SETTLE_S = 45.0
 #: A running average whose reading lag (N - 1 refreshes plus half a conversion) is under this
 #: share of the shortest window is left to the plain estimator: plain's bias is then below the
 #: noise of the table (N=4 at 140 us on one channel, 0.9 ms of lag: both within 0.1-0.3 %).
@@ -166,12 +165,11 @@ def _cache_values(cfg: Dict[str, Any]) -> Dict[str, Any]:
             "update_interval_ms": cfg["update_interval_ms"], "labels": list(cfg["labels"])}
 
 
-def identify_ina3221(monitor: Any, shortest_window_s: float, *, use_cache: bool = True,
-                     settle: bool = True) -> Tuple[ident.Identification, str]:
+def identify_ina3221(monitor: Any, shortest_window_s: float, *,
+                     use_cache: bool = True) -> Tuple[ident.Identification, str]:
     """The INA3221's model (cached, else identified by a step); returns (identification, where
-    it came from: "cache" or "identified"). ``settle``: after an identification, wait until six
-    time constants have passed since the step (at most :data:`MAX_SETTLE_S`), so that the idle
-    baseline which follows is not taken on the filter's decay."""
+    it came from: "cache", "identified" or "sysfs"). The filter settles before the idle baseline
+    in :meth:`edgepower.profile.run.Run.start` (five time constants of the model)."""
     cfg = hwmon_config(monitor.info)
     values = _cache_values(cfg)
     sysfs = {k: cfg[k] for k in ("samples", "update_interval_ms", "labels", "hwmon_dir")}
@@ -206,12 +204,6 @@ def identify_ina3221(monitor: Any, shortest_window_s: float, *, use_cache: bool 
     t, p, _ = _readings(monitor, start)
     fit = ident.fit_register_step(t, p, t0, t1, start, cands)
     result = ident.decide(fit, shortest_window_s, sysfs)
-    if result.model is not None and settle:
-        # Let the filter settle before the idle baseline: 6 time constants after the step.
-        settle_end = t1 + int(min(6 * result.model.filter_tau_s, MAX_SETTLE_S) * 1e9)
-        wait = (settle_end - _core.now_ns()) * 1e-9
-        if wait > 0:
-            time.sleep(wait)
     result.duration_s = time.monotonic() - t_wall
     if result.model is not None and use_cache:
         model_cache.save(values, result)

@@ -180,7 +180,7 @@ def test_identification_is_cached_per_board_and_configuration(tmp_path, private_
         with T.Ina3221(src, root=board, averages=128, conversion_s=332e-6) as emu:
             with PowerMonitor(emu.sensor(), rate_hz=1000, timeline=src.timeline) as mon:
                 n_marks = len(src.timeline)
-                results.append(identify_ina3221(mon, 0.2, settle=False) + (len(src.timeline) - n_marks,))
+                results.append(identify_ina3221(mon, 0.2) + (len(src.timeline) - n_marks,))
     (first, how1, marks1), (second, how2, marks2) = results
     assert how1 == "identified" and first.model.name == "INA3221 N=128 332us x3"
     assert marks1 == 2  # the step's begin and end
@@ -190,7 +190,7 @@ def test_identification_is_cached_per_board_and_configuration(tmp_path, private_
     # Another configuration of the same board is another entry: identified again.
     with T.Ina3221(src, root=board, averages=256, conversion_s=332e-6) as emu:
         with PowerMonitor(emu.sensor(), rate_hz=1000, timeline=src.timeline) as mon:
-            third, how3 = identify_ina3221(mon, 0.2, settle=False)
+            third, how3 = identify_ina3221(mon, 0.2)
     assert how3 == "identified" and third.model.averages == 256
     assert len(os.listdir(private_model_cache)) == 2
 

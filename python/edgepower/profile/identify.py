@@ -19,10 +19,12 @@ idle baseline (:meth:`edgepower.profile.run.Run.start`). It returns what goes in
   reading, its observation window from a step;
 - anything else, or a model that could not be trusted: plain, with the reason.
 
-Adaptive windows then last at least :func:`window_for` the model (0.7 of the filter's time
-constant and 90 refreshes), so the readings' quantisation, which the lag correction multiplies
-by the time constant, and the refresh phase at the window's edges stay small against the
-window's energy.
+For an INA3221, each window is preceded by at least :func:`warmup_for` of warm-up calls (two
+refreshes and a conversion: the power is then steady across the window's start, as both
+estimators need), and adaptive windows last at least :func:`window_for` the model (0.7 of the
+filter's time constant and 90 refreshes), so the readings' quantisation, which the lag
+correction multiplies by the time constant, and the refresh phase at the window's edges stay
+small against the window's energy.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import math
 import os
 import time
 from dataclasses import asdict
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -48,15 +50,12 @@ log = logging.getLogger("edgepower")
 REGION = "(identify)"
 #: Sensor kinds whose energy counter is measured (synthetic and replayed counters are not).
 COUNTER_KINDS = ("nvml", "rapl", "hwmon", "emulated-nvml-energy")
-#: Longest identification step, and longest wait for the filter to settle after it (s).
+#: Longest identification step (s).
 MAX_STEP_S = 3.0
-MAX_SETTLE_S = 45.0
 #: A running average whose reading lag (N - 1 refreshes plus half a conversion) is under this
-#: share of the shortest window is left to the plain estimator: the warm-up calls before each
-#: window make up for most of plain's bias there, and on the emulator table both estimators were
-#: then within their noise (0.1-0.4 %; N=4 at 140 us x3 and 332 us x1, 2.2-2.6 ms of lag), while
-#: from 4 ms of lag on (N=16 at 140 us x1) the correction was clearly better.
-IMMATERIAL_LAG = 0.015
+#: share of the shortest window is left to the plain estimator: plain's bias is then below the
+#: noise of the table (N=4 at 140 us on one channel, 0.9 ms of lag: both within 0.1-0.3 %).
+IMMATERIAL_LAG = 0.005
 
 
 def window_for(model: SensorModel) -> float:
@@ -72,29 +71,49 @@ def window_for(model: SensorModel) -> float:
     return max(0.7 * model.filter_tau_s, 90 * model.refresh_s)
 
 
+def warmup_for(result: ident.Identification) -> float:
+    """Shortest warm-up before a window (s) for an INA3221: two refreshes and a conversion of the
+    identified model, or of the slowest configuration sysfs allows. A window's estimate (plain or
+    lag) draws on the conversions up to about 1.5 refreshes before its start, so the layer must
+    already run then; the warm-up calls of a short layer alone do not last that long."""
+    if result.model is not None and result.model.kind == "register":
+        return 2 * result.model.refresh_s + result.model.observe_s
+    rows = [r for r in result.candidates if "refresh_s" in r and "conversion_s" in r]
+    return max((2 * r["refresh_s"] + r["conversion_s"] for r in rows), default=0.0)
+
+
 def _busy_until(t_end_ns: int) -> None:
     while _core.now_ns() < t_end_ns:
         pass
 
 
-def _step(monitor: Any, pre_s: float, step_s: float, post_s: float) -> Tuple[int, int, int, int]:
-    """Idle ``pre_s``, busy ``step_s`` inside region (identify), idle ``post_s``; returns the
-    start, the step's edges and the end (ns)."""
+def _pulses(monitor: Any, pre_s: float, pulses: List[Tuple[float, float]]) -> Tuple[int, List[Tuple[int, int]], int]:
+    """Idle ``pre_s``, then for each (busy, idle) pair: busy inside region (identify), idle.
+    Returns the start, each busy interval's edges and the end (ns)."""
     tl = monitor.timeline
     start = _core.now_ns()
     time.sleep(pre_s)
     rid = tl.region(REGION)
-    t0 = _core.now_ns()
-    tl.begin(rid)
-    try:
-        _busy_until(t0 + int(step_s * 1e9))
-    finally:
-        tl.end(rid)
-    t1 = _core.now_ns()
-    time.sleep(post_s)
+    edges = []
+    for busy_s, idle_s in pulses:
+        t0 = _core.now_ns()
+        tl.begin(rid)
+        try:
+            _busy_until(t0 + int(busy_s * 1e9))
+        finally:
+            tl.end(rid)
+        edges.append((t0, _core.now_ns()))
+        time.sleep(idle_s)
     end = _core.now_ns()
     monitor.wait_for_sample_after(end)
-    return start, t0, t1, end
+    return start, edges, end
+
+
+def _step(monitor: Any, pre_s: float, step_s: float, post_s: float) -> Tuple[int, int, int, int]:
+    """Idle ``pre_s``, busy ``step_s`` inside region (identify), idle ``post_s``; returns the
+    start, the step's edges and the end (ns)."""
+    start, edges, end = _pulses(monitor, pre_s, [(step_s, post_s)])
+    return start, edges[0][0], edges[0][1], end
 
 
 def _readings(monitor: Any, start_ns: int) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
@@ -146,12 +165,11 @@ def _cache_values(cfg: Dict[str, Any]) -> Dict[str, Any]:
             "update_interval_ms": cfg["update_interval_ms"], "labels": list(cfg["labels"])}
 
 
-def identify_ina3221(monitor: Any, shortest_window_s: float, *, use_cache: bool = True,
-                     settle: bool = True) -> Tuple[ident.Identification, str]:
+def identify_ina3221(monitor: Any, shortest_window_s: float, *,
+                     use_cache: bool = True) -> Tuple[ident.Identification, str]:
     """The INA3221's model (cached, else identified by a step); returns (identification, where
-    it came from: "cache" or "identified"). ``settle``: after an identification, wait until six
-    time constants have passed since the step (at most :data:`MAX_SETTLE_S`), so that the idle
-    baseline which follows is not taken on the filter's decay."""
+    it came from: "cache", "identified" or "sysfs"). The filter settles before the idle baseline
+    in :meth:`edgepower.profile.run.Run.start` (five time constants of the model)."""
     cfg = hwmon_config(monitor.info)
     values = _cache_values(cfg)
     sysfs = {k: cfg[k] for k in ("samples", "update_interval_ms", "labels", "hwmon_dir")}
@@ -186,12 +204,6 @@ def identify_ina3221(monitor: Any, shortest_window_s: float, *, use_cache: bool 
     t, p, _ = _readings(monitor, start)
     fit = ident.fit_register_step(t, p, t0, t1, start, cands)
     result = ident.decide(fit, shortest_window_s, sysfs)
-    if result.model is not None and settle:
-        # Let the filter settle before the idle baseline: 6 time constants after the step.
-        settle_end = t1 + int(min(6 * result.model.filter_tau_s, MAX_SETTLE_S) * 1e9)
-        wait = (settle_end - _core.now_ns()) * 1e-9
-        if wait > 0:
-            time.sleep(wait)
     result.duration_s = time.monotonic() - t_wall
     if result.model is not None and use_cache:
         model_cache.save(values, result)
@@ -227,18 +239,19 @@ def identify_counter(monitor: Any, max_s: float = 1.5) -> ident.Identification:
 
 
 def identify_boxcar(monitor: Any) -> ident.Identification:
-    """Period, phase and observation window of a boxcar reading: idle, a step, idle."""
+    """Period, phase and observation window of a boxcar reading: idle, four pulses whose edges
+    fall at different phases of the period (2.3 periods busy, 2.7 idle), idle."""
     t_wall = time.monotonic()
     hint = monitor.info.update_interval_s
     hint = hint if isinstance(hint, float) and math.isfinite(hint) and hint > 0 else 0.1
-    start, t0, t1, _ = _step(monitor, 3 * hint, min(max(6 * hint, 0.1), MAX_STEP_S), 3 * hint)
+    start, pulses, _ = _pulses(monitor, 3 * hint, [(2.3 * hint, 2.7 * hint)] * 3 + [(2.3 * hint, 3 * hint)])
     t, p, _ = _readings(monitor, start)
     period, phase, changes = updates.measure_period(t, p)
     common = dict(period_s=period, update_at_s=phase * 1e-9)
     if not math.isfinite(period):
         return ident.Identification("boxcar", None, "not identified", duration_s=time.monotonic() - t_wall, reason=(
             f"the reading changed {changes} time(s) around a step: no update period to measure"), **common)
-    window, noise = updates.fit_boxcar_window(t, p, period, phase, t0, t1)
+    window, noise = updates.fit_boxcar_window(t, p, period, phase, pulses)
     # The guard must not be too short: round the window up by one step of the fit's grid.
     observe = min(period, window + period / 24) if math.isfinite(window) else period
     return ident.Identification("boxcar", SensorModel.boxcar(period, observe), "measured",
@@ -268,7 +281,8 @@ def choose_estimator(monitor: Any, options: Any, notify: Optional[Callable[[str,
     if monitor.estimator is not None:
         est = monitor.estimator
         return {"estimator": est.method, "resolved": resolve(est.method, est.model, shortest),
-                "model": asdict(est.model), "source": "given", "min_window_s": window_for(est.model)}
+                "model": asdict(est.model), "source": "given", "min_window_s": window_for(est.model),
+                "warmup_s": warmup_for(ident.Identification("given", est.model, "given"))}
     if choice == "plain":
         return {"estimator": "plain", "model": None, "source": "chosen",
                 "reason": "estimator='plain' (trapezoid of the readings / counter difference)"}
@@ -291,7 +305,8 @@ def choose_estimator(monitor: Any, options: Any, notify: Optional[Callable[[str,
         log.warning("sensor identification failed (%s); using the plain estimator", exc)
         return {"estimator": "plain", "model": None, "source": "failed", "reason": f"identification failed: {exc}"}
     notify("identify", 1)
-    record: Dict[str, Any] = {"identification": result.as_dict(), "source": source}
+    record: Dict[str, Any] = {"identification": result.as_dict(), "source": source,
+                              "warmup_s": warmup_for(result)}
     if result.model is None:
         if result.status != "not needed":
             log.warning("no trusted sensor model (%s); using the plain estimator", result.reason)
@@ -302,12 +317,15 @@ def choose_estimator(monitor: Any, options: Any, notify: Optional[Callable[[str,
             f"{result.reason}; its reading lag ({result.model.reading_lag_s * 1e3:.3g} ms) is under "
             f"{IMMATERIAL_LAG:.1%} of the shortest window, so plain is used (the correction would be below its error)"))
         return record
-    monitor.estimator = Estimator(result.model, "auto")
+    # The warm-up (warmup_for) makes the power steady before each window, and the idle baseline
+    # follows a settled filter: the lag correction's steady-start form applies.
+    monitor.estimator = Estimator(result.model, "auto", steady_start=options.warmup > 0)
     record.update(estimator="auto", resolved=resolve("auto", result.model, shortest), model=asdict(result.model),
-                  min_window_s=window_for(result.model), reason=result.reason)
+                  min_window_s=window_for(result.model), steady_start=monitor.estimator.steady_start,
+                  reason=result.reason)
     log.info("sensor model %s (%s): %s", result.model.name, source, result.reason)
     return record
 
 
 __all__ = ["COUNTER_KINDS", "IMMATERIAL_LAG", "REGION", "choose_estimator", "hwmon_config", "identify_boxcar",
-           "identify_counter", "identify_ina3221", "window_for"]
+           "identify_counter", "identify_ina3221", "warmup_for", "window_for"]

@@ -94,7 +94,13 @@ def _measure_site(run: Run, site: CallSite, r: int, target_ns: int, open_regions
     else:
         warm = run.options.warmup
     fn = site.run_restored if site.inplace else site.run
+    # Warm up for `warmup` calls and at least the sensor's resolution (a refresh and a
+    # conversion, meta["estimator"]["warmup_s"]), so the power is steady across the window's start.
+    warm_s = run.estimator_info.get("warmup_s", 0.0) if run.options.warmup > 0 else 0.0
+    warm_until = time.monotonic_ns() + int(warm_s * 1e9)
     for _ in range(max(0, warm)):
+        fn()
+    while time.monotonic_ns() < warm_until:
         fn()
     hooks = _trace_hooks(run) if site.is_model and run.options.trace_model else []
     try:

@@ -170,14 +170,16 @@ class Run:
 
     def _settle_s(self) -> float:
         """0.1 s, plus five time constants of the sensor's filter where one is known (a running
-        average keeps showing the capture's load for that long), capped at 10 s."""
+        average keeps showing the capture's load for that long), capped at 60 s (an idle window
+        on a filter still decaying is off by about tau x the readings' step / idle_s: 35 mW at
+        tau = 3.4 s after a 10 s cap; docs/accuracy.md)."""
         tau = 0.0
         estimator = self.monitor.estimator
         if estimator is not None:
             tau = estimator.model.filter_tau_s
         elif math.isfinite(self.update_interval_s):
             tau = self.update_interval_s
-        return min(10.0, 0.1 + 5.0 * tau)
+        return min(60.0, 0.1 + 5.0 * tau)
 
     def idle_after(self) -> None:
         """Measures idle again after the last window (as long as before) and uses the mean of the

@@ -356,11 +356,17 @@ def decide(fit: RegisterFit, shortest_window_s: float, sysfs: Optional[Dict[str,
             f"the best candidate ({cand.label()}, tau {cand.tau_s * 1e3:.4g} ms) lies outside the free fit's "
             f"interval (tau {n * r_lo * 1e3:.4g} to {n * r_hi * 1e3:.4g} ms): the chip may use different bus "
             "and shunt conversion times"), **common)
-    return Identification(model=cand.model(), status="identified", reason=(
-        f"{cand.label()} of {len(fit.candidates)} candidate(s); "
-        + ("the others are excluded by the fit" if len(consistent) == 1 else
-           f"{len(consistent) - 1} other(s) fit too but imply the same energies within {AMBIGUITY_LIMIT:.1%}")),
-        **common)
+    tau_text = f"fitted tau {n * r_best * 1e3:.4g} ms (95 % {n * r_lo * 1e3:.4g} to {n * r_hi * 1e3:.4g} ms)"
+    if len(fit.candidates) == 1:
+        why = f"{cand.label()}, the only setting sysfs allows; {tau_text}"
+    elif len(consistent) == 1:
+        worst = min(r["sse_ratio"] for r in rows if not r["consistent"])
+        why = (f"{cand.label()} of {len(fit.candidates)} settings sysfs allows; the others fit at least "
+               f"{worst:.3g} x worse; {tau_text}")
+    else:
+        why = (f"{cand.label()} of {len(fit.candidates)} settings sysfs allows; {len(consistent) - 1} other(s) fit "
+               f"as well but imply the same energies within {AMBIGUITY_LIMIT:.1%}; {tau_text}")
+    return Identification(model=cand.model(), status="identified", reason=why, **common)
 
 
 __all__ = ["AMBIGUITY_LIMIT", "AVERAGES", "CONVERSION_TIMES_S", "Candidate", "Fit", "Identification",

@@ -3,13 +3,13 @@
 An energy counter (NVML about every 100 ms, RAPL about every 1 ms) and a boxcar reading (NVML's
 instant power: every period the mean of the last part of it) are not assumed to update when
 their documentation says: :func:`measure_period` takes the period and phase from the times the
-value changes, :func:`fit_boxcar_window` the boxcar's observation window from its response to a
-step of known edges (run by :mod:`edgepower.profile.identify`).
+value changes, :func:`fit_boxcar_window` the boxcar's observation window from its response to
+pulses of known edges (run by :mod:`edgepower.profile.identify`).
 """
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 
@@ -19,8 +19,8 @@ def measure_period(t_ns: np.ndarray, values: np.ndarray) -> Tuple[float, float, 
     average with noise), from the times its value changes.
 
     Each change is placed midway between the samples around it; the period is the median gap
-    between changes divided by the whole number of periods it spans (updates that repeated the
-    value count as whole periods), refined by a straight line through the change times against
+    between changes divided by the whole number of periods it spans, counted in units of the
+    shortest gaps (updates that repeated the value count as whole periods), refined by a straight line through the change times against
     their update numbers; the phase is given as the line's time of the last update seen (an
     absolute CLOCK_MONOTONIC time, so that no period error is multiplied by the clock's age).
 
@@ -37,7 +37,9 @@ def measure_period(t_ns: np.ndarray, values: np.ndarray) -> Tuple[float, float, 
     tc = 0.5 * (t[i - 1] + t[i]).astype(np.float64)
     rel = tc - tc[-1]  # small numbers: no precision lost to the clock's age
     gaps = np.diff(rel)
-    g0 = float(np.median(gaps))
+    # A reading without noise changes only when the power does: its gaps are multiples of the
+    # period, and the shortest (two refreshes in a row, e.g. across a step's edge) is the period.
+    g0 = float(np.percentile(gaps, 5))
     mult = np.maximum(np.round(gaps / g0), 1.0)
     period = float(np.median(gaps / mult))
     n = np.concatenate(([0.0], np.cumsum(np.round(gaps / period))))
@@ -49,22 +51,27 @@ def measure_period(t_ns: np.ndarray, values: np.ndarray) -> Tuple[float, float, 
 
 
 def fit_boxcar_window(t_ns: np.ndarray, power_w: np.ndarray, period_s: float, update_at_ns: float,
-                      step_t0_ns: int, step_t1_ns: int, points: int = 24) -> Tuple[float, float]:
+                      pulses_ns: Sequence[Tuple[int, int]], points: int = 24) -> Tuple[float, float]:
     """Observation window of a boxcar reading (every period it becomes the mean of the last
-    ``window``) from its response to a step of known edges: the readings of the refreshes whose
-    window straddles an edge show the overlapped fraction. Returns (window_s, rms residual W);
-    NaN when no refresh straddled an edge with the step clearly above the noise."""
-    ref = float(update_at_ns)
-    t = np.asarray(t_ns, dtype=np.int64) - int(ref)  # times from the update: small numbers
-    t = t.astype(np.float64)
-    s0, s1 = step_t0_ns - int(ref), step_t1_ns - int(ref)
+    ``window``) from its response to pulses of known edges: the readings of the refreshes whose
+    window straddles an edge show the overlapped fraction; pulses whose edges fall at different
+    phases of the period give several such fractions. Samples within 2 % of a period of a fitted
+    update instant are left out (which refresh they show depends on the phase's error). Returns
+    (window_s, rms residual W)."""
+    ref = int(update_at_ns)
+    t = (np.asarray(t_ns, dtype=np.int64) - ref).astype(np.float64)  # from the update: small numbers
     p = np.asarray(power_w, dtype=np.float64)
     per = period_s * 1e9
+    pos = np.mod(t, per)
+    keep = (pos > 0.02 * per) & (pos < 0.98 * per)
+    t, p = t[keep], p[keep]
+    tk = np.floor(t / per) * per  # the refresh each sample shows
     best = (math.inf, math.nan)
     for frac in np.linspace(1.0 / points, 1.0, points):
         w = frac * per
-        tk = np.floor(t / per) * per  # the refresh each sample shows
-        f = np.clip(np.minimum(tk, s1) - np.maximum(tk - w, s0), 0, None) / w
+        f = np.zeros(len(t))
+        for a, b in pulses_ns:
+            f += np.clip(np.minimum(tk, b - ref) - np.maximum(tk - w, a - ref), 0, None) / w
         x = np.column_stack([np.ones(len(t)), f])
         coef, *_ = np.linalg.lstsq(x, p, rcond=None)
         sse = float(np.sum((p - x @ coef) ** 2))

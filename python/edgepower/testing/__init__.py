@@ -27,8 +27,10 @@ Examples
 them and prints the error per layer.
 
 Modules: :mod:`.emulators` (the emulators, the region source, the busy model),
-:mod:`.accuracy` (the error table of ``edgepower accuracy``) and :mod:`.regression`
-(:func:`assert_energy` and the baselines of the pytest plugin, docs/pytest.md).
+:mod:`.accuracy` (the error table of ``edgepower accuracy``), :mod:`.identification` (the
+profiler's identified models and default estimator on every INA3221 setting,
+``benchmarks/identify_table.py``) and :mod:`.regression` (:func:`assert_energy` and the
+baselines of the pytest plugin, docs/pytest.md).
 """
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ def identify_only(cfg: Config, semantics: str, *, rate_hz: float = 1000.0, seed:
     with T.Ina3221(src, averages=cfg.averages, conversion_s=cfg.conversion_s, labels=_labels(cfg.channels),
                    update_interval=semantics, seed=seed) as emu:
         with PowerMonitor(emu.sensor(), rate_hz=rate_hz, timeline=src.timeline) as mon:
-            result, _ = identify_ina3221(mon, 0.2, use_cache=False, settle=False)
+            result, _ = identify_ina3221(mon, 0.2, use_cache=False)
     return {"semantics": semantics, "update_interval_ms": result.sysfs.get("update_interval_ms"),
             "status": result.status, "reason": result.reason, "correct": _matches(result.model, cfg),
             "model": result.model.name if result.model else None, "tau_s": result.tau_s,
@@ -133,17 +133,18 @@ def run_config(cfg: Config, *, layers: Optional[Dict[str, float]] = None, rounds
     s = mon.samples()
     t, p = s.t_ns, mon.total_power(s)
     w = src.timeline.windows()
-    k = int(np.flatnonzero(w["region"] == src.timeline.region("(idle)"))[0])
-    i0, i1 = int(w["t0_ns"][k]), int(w["t1_ns"][k])
+    idles = [(int(w["t0_ns"][k]), int(w["t1_ns"][k])) for k in np.flatnonzero(w["region"] ==
+                                                                                 src.timeline.region("(idle)"))]
 
     used = model if est["estimator"] != "plain" else None  # the model may be known, and plain still chosen
 
     def energy(method: str, a: int, b: int) -> float:
         if method == "plain" or used is None:
             return M.plain_energy(t, p, a, b)
-        return M.estimate("auto", model, t, p, None, a, b)[0]
+        return M.estimate("auto", used, t, p, None, a, b, steady_start=bool(est.get("steady_start")))[0]
 
-    idle = {m: energy(m, i0, i1) / ((i1 - i0) * 1e-9) for m in ("plain", "default")}
+    # As the report: the mean of the idle windows (before and after the profile).
+    idle = {m: float(np.nanmean([energy(m, a, b) / ((b - a) * 1e-9) for a, b in idles])) for m in ("plain", "default")}
     rows = []
     for label in layers:
         wins = [x for x in report.windows if x["label"] == label and x["kind"] == "layer"]

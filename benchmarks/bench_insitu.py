@@ -24,8 +24,8 @@ import torch
 
 import edgepower
 from edgepower._native import core
-from edgepower.insitu import _Hooks
-from edgepower.profiler import MODEL_LABEL, LayerProfiler
+from edgepower.profile.hooks import Hooks
+from edgepower.profile import MODEL_LABEL, LayerProfiler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IDLE_W = 3.0
@@ -65,7 +65,7 @@ def hook_overhead(reps: int) -> dict:
         return statistics.median(out)
 
     plain = median_forward()
-    hooks = _Hooks(model, sites, timeline)
+    hooks = Hooks(model, sites, timeline)
     hooks.attach()
     try:
         hooked = median_forward()
@@ -224,12 +224,12 @@ def compare_ina3221(quick: bool, rate_hz: float) -> dict:
     both scored against the emulator's ground truth."""
     from edgepower import methods as M
     from edgepower import testing as T
-    from edgepower.insitu import shift_to_observation
+    from edgepower.energy import shift_to_observation
 
     model = small_cnn()
     x = torch.randn(1, 3, 64, 64)
     levels = _site_levels(model)
-    smodel = M.SensorModel.ina3221(1, 1.1e-3, 1.1e-3, 3)
+    smodel = SensorModel.ina3221(1, 1.1e-3, 1.1e-3, 3)
     out = {"model": "small CNN (3 conv + relu + pool, linear), 1x3x64x64",
            "sensor": "INA3221 emulator (edgepower.testing.Ina3221, N=1, 1.1 ms + 1.1 ms, 3 channels, noise 0.05 W) "
                      "read by the jetson-hwmon sensor",
@@ -257,7 +257,7 @@ def compare_ina3221(quick: bool, rate_hz: float) -> dict:
     idle_ins = float(ins.row(MODEL_LABEL)["idle_power_w"])  # the baseline the in-situ report subtracted
     ta = ins.attribution_t_ns
     ins_refresh = _insitu_net(ins, ta, idle_ins)
-    ta_shift, shift_info = shift_to_observation(ta, {"attribution": ins.meta["method"]["attribution_attribution"]},
+    ta_shift, shift_info = shift_to_observation(ta, {"rule": ins.meta["method"]["attribution"]["rule"]},
                                                 smodel)
     ins_shift = _insitu_net(ins, ta_shift, idle_ins)
 
@@ -303,8 +303,8 @@ def print_ina3221(c: dict) -> None:
     m = c["insitu_method"]
     print(f"\nin-situ vs isolation against ground truth: {c['model']}, {c['sensor']}, sampled at {c['rate_hz']:g} Hz, "
           f"idle {IDLE_W} W (wall: isolation {c['isolation_wall_s']:.1f} s, in-situ {c['insitu_wall_s']:.1f} s; "
-          f"{m.get('forwards_per_round')} forwards per round; attribution: {m.get('attribution_attribution')}, "
-          f"phase interval {m.get('attribution_phase_interval_us', float('nan')):.1f} us; shift "
+          f"{m.get('forwards_per_round')} forwards per round; attribution: {m.get('attribution', {}).get('rule')}, "
+          f"phase interval {m.get('attribution', {}).get('phase_interval_us', float('nan')):.1f} us; shift "
           f"{c['shift']['reading_lag_us']:.0f} us)")
     print("  net energy per inference, mJ; err % vs the truth of the same run; iso: isolation (plain = the default "
           "report, lag = methods.lag_energy); in-situ: readings at the fitted refresh, or shifted by the reading lag")
@@ -356,7 +356,7 @@ def main() -> int:
         print(f"\nin-situ vs isolation, {c['model']}, region sensor with a {c['sensor_refresh_s'] * 1e3:.1f} ms "
               f"sample-and-hold refresh, sampled at {c['rate_hz']:g} Hz, idle {IDLE_W} W (wall: isolation {c['isolation_wall_s']:.1f} s, in-situ "
               f"{c['insitu_wall_s']:.1f} s; {m.get('forwards_per_round')} forwards per round; attribution: "
-              f"{m.get('attribution_attribution')}, phase interval {m.get('attribution_phase_interval_us', float('nan')):.1f} us)")
+              f"{m.get('attribution', {}).get('rule')}, phase interval {m.get('attribution', {}).get('phase_interval_us', float('nan')):.1f} us)")
         print(f"  {'layer':<4} {'type':<10} {'level W':>7} | {'iso W':>7} {'in-situ W':>9} | {'iso ms':>7} {'in-situ ms':>10} | "
               f"{'iso net mJ':>10} {'in-situ mJ':>10} {'diff %':>7} {'CI %':>6} {'readings':>8}")
 

@@ -22,7 +22,7 @@ import torchvision
 
 import edgepower
 from edgepower._native import core
-from edgepower.profiler import LayerProfiler
+from edgepower.profile import LayerProfiler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -96,6 +96,10 @@ void register_sampler(py::module_& m) {
            py::arg("chunk_samples") = 16384, py::arg("realtime_priority") = 0, py::kw_only(),
            py::arg("max_samples") = 0, py::arg("max_memory_mb") = py::none(), py::arg("memory_policy") = "stop",
            py::arg("max_chunks") = SamplerOptions{}.max_chunks)
+      .def_static("check_rate_hz", &Sampler::check_rate_hz, py::arg("rate_hz"),
+                  "Raises ValueError unless MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ (the sampler's own check).")
+      .def_readonly_static("MIN_RATE_HZ", &Sampler::kMinRateHz)
+      .def_readonly_static("MAX_RATE_HZ", &Sampler::kMaxRateHz)
       .def("start", &Sampler::start, py::call_guard<py::gil_scoped_release>())
       .def("stop", &Sampler::stop, py::call_guard<py::gil_scoped_release>(),
            "Stops and joins the thread; raises SensorError if it gave up after consecutive failures, "

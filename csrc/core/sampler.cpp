@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 
 #include "clock.hpp"
@@ -56,6 +57,14 @@ struct Sampler::Chunk {
   std::vector<double> power_w;
   std::vector<double> counter_j;
 };
+
+void Sampler::check_rate_hz(double rate_hz) {
+  if (!(rate_hz >= kMinRateHz && rate_hz <= kMaxRateHz)) {
+    std::ostringstream msg;
+    msg << "rate_hz must be a number from " << kMinRateHz << " to " << kMaxRateHz << " Hz, got " << rate_hz;
+    throw std::invalid_argument(msg.str());
+  }
+}
 
 // A copy in progress: the rolling policy frees a dropped chunk only while no copy runs.
 struct Sampler::ReadGuard {
@@ -111,10 +120,7 @@ std::size_t Sampler::physical_memory_bytes() {
 Sampler::Sampler(SensorPtr sensor, SamplerOptions options)
     : sensor_(std::move(sensor)), options_(options) {
   if (!sensor_) throw std::invalid_argument("Sampler needs a sensor, got null");
-  if (!(options_.rate_hz >= 1.0 && options_.rate_hz <= 20000.0)) {
-    throw std::invalid_argument("rate_hz must be between 1 and 20000 Hz, got " +
-                                std::to_string(options_.rate_hz));
-  }
+  check_rate_hz(options_.rate_hz);
   if (options_.max_consecutive_failures < 1) {
     throw std::invalid_argument("max_consecutive_failures must be >= 1");
   }

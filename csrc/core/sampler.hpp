@@ -107,6 +107,12 @@ class SamplerLimitError : public SensorError {
 /// earliest.
 class Sampler {
  public:
+  /// The sampling rates this sampler supports, Hz: the one place the range is stated.
+  static constexpr double kMinRateHz = 1.0;
+  static constexpr double kMaxRateHz = 20000.0;
+  /// Throws std::invalid_argument (saying the range) unless kMinRateHz <= rate_hz <= kMaxRateHz.
+  static void check_rate_hz(double rate_hz);
+
   /// Throws std::invalid_argument for bad options (rate, caps, policy) naming the fix.
   Sampler(SensorPtr sensor, SamplerOptions options = {});
   ~Sampler();  ///< stops the thread if running; never throws

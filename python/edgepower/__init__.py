@@ -1,19 +1,22 @@
 """edgepower: how much energy each layer of a PyTorch model costs at inference.
 
 The native core (edgepower._core) samples power sensors on its own thread, timestamps every
-reading on CLOCK_MONOTONIC and integrates energy over marked windows; this package wraps it.
+reading on CLOCK_MONOTONIC and integrates energy over marked windows; this package wraps it,
+one subpackage per stage of the flow (docs/architecture.md)::
+
+    sensors/ -> monitor -> profile/ -> energy/ -> report -> export/   (cli/, testing/, edgeprofiler/)
 """
 from __future__ import annotations
 
 from ._native import core as _core
 from .measurement import Measurement, Samples
-from .monitor import PowerMonitor
+from .monitor import CompensatedMonitor, PowerMonitor
 from .sensors import SensorError, SensorUnavailable, create_sensor, sensors
 
 __version__ = "0.1.0"
 
 # The profiler needs torch; it is imported on first use so that edgepower imports without it.
-_LAZY = {"LayerProfiler": "profiler", "profile_layers": "profiler", "Report": "report"}
+_LAZY = {"LayerProfiler": "profile", "profile_layers": "profile", "Report": "report"}
 
 
 def __getattr__(name: str):
@@ -34,6 +37,7 @@ def now_ns() -> int:
 
 
 __all__ = [
+    "CompensatedMonitor",
     "LayerProfiler",
     "Measurement",
     "PowerMonitor",

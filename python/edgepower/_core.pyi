@@ -85,6 +85,10 @@ class Timeline:
     def windows(self) -> Dict[str, np.ndarray]: ...
 
 class Sampler:
+    MIN_RATE_HZ: float
+    MAX_RATE_HZ: float
+    @staticmethod
+    def check_rate_hz(rate_hz: float) -> None: ...
     def __init__(self, sensor: Sensor, rate_hz: float = 1000.0, max_consecutive_failures: int = 100,
                  chunk_samples: int = 16384, realtime_priority: int = 0, *, max_samples: int = 0,
                  max_memory_mb: Optional[float] = None, memory_policy: str = "stop",

@@ -1,6 +1,7 @@
 """PowerMonitor: a native sampler thread plus named energy windows."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -12,12 +13,13 @@ import numpy as np
 
 from . import trace
 from ._native import core as _core
+from .energy.estimators import Estimator
+from .energy.window import window_energy
 from .measurement import Measurement, Samples
-from .sensors import create_sensor
+from .sensors import SensorModel, create_sensor
+from .sensors.info import board_total, total_rail_name
 
 log = logging.getLogger("edgepower")
-
-_MIN_RATE_HZ, _MAX_RATE_HZ = 1.0, 20000.0
 
 
 class PowerMonitor:
@@ -29,7 +31,7 @@ class PowerMonitor:
         A spec such as ``"auto"``, ``"constant:5"``, ``"jetson-hwmon"`` (see
         :func:`edgepower.sensors`), or a sensor object.
     rate_hz : float
-        Sampling rate, 1 to 20000 Hz.
+        Sampling rate, 1 to 20000 Hz (the native sampler checks the range).
     timeline : Timeline, optional
         Timeline to mark windows on; a region sensor's own timeline is used when it has one.
     max_consecutive_failures : int
@@ -43,6 +45,9 @@ class PowerMonitor:
         Ask for SCHED_FIFO (lowest real-time priority) for the sampler thread, which keeps its
         deadlines under CPU load; silently runs normally where that is not permitted
         (``stats()["realtime"]`` says which).
+    estimator : Estimator, optional
+        A sensor-aware estimator (:class:`edgepower.energy.Estimator`) for the board total of
+        every window (and the idle baseline); ``None``: the plain trapezoid / counter difference.
     max_memory_mb : float, optional
         Cap on the memory of stored samples; None: 10 % of physical RAM.
     memory_policy : {"stop", "rolling"}
@@ -60,10 +65,12 @@ class PowerMonitor:
     def __init__(self, sensor: Union[str, "_core.Sensor"] = "auto", rate_hz: float = 1000.0, *,
                  timeline: Optional["_core.Timeline"] = None, max_consecutive_failures: int = 100,
                  log_path: Optional[str] = None, root: str = "/", realtime: bool = True,
-                 max_memory_mb: Optional[float] = None, memory_policy: str = "stop"):
-        if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float)) or not math.isfinite(rate_hz) \
-                or not _MIN_RATE_HZ <= rate_hz <= _MAX_RATE_HZ:
-            raise ValueError(f"rate_hz must be a number from {_MIN_RATE_HZ:g} to {_MAX_RATE_HZ:g} Hz, got {rate_hz!r}")
+                 estimator: Optional[Estimator] = None, max_memory_mb: Optional[float] = None,
+                 memory_policy: str = "stop"):
+        if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float)):
+            raise ValueError(f"rate_hz must be a number of Hz, got {rate_hz!r}")
+        if estimator is not None and not isinstance(estimator, Estimator):
+            raise TypeError(f"estimator must be an edgepower.energy.Estimator or None, got {type(estimator).__name__}")
         if not isinstance(max_consecutive_failures, int) or max_consecutive_failures < 1:
             raise ValueError(f"max_consecutive_failures must be an int >= 1, got {max_consecutive_failures!r}")
         own = getattr(sensor, "timeline", None) if isinstance(sensor, _core.Sensor) else None
@@ -78,21 +85,18 @@ class PowerMonitor:
         self.rate_hz = float(rate_hz)
         if not isinstance(realtime, bool):
             raise ValueError(f"realtime must be True or False, got {realtime!r}")
+        # The native sampler checks the rate's range (one rule, in C++).
         self.sampler = _core.Sampler(self.sensor, rate_hz=self.rate_hz,
                                      max_consecutive_failures=max_consecutive_failures,
                                      realtime_priority=1 if realtime else 0,
                                      max_memory_mb=max_memory_mb, memory_policy=memory_policy)
+        self.estimator = estimator
         self.idle_power_w: Optional[float] = None
         self._open: Dict[str, int] = {}
         self._log_path = log_path
         self._writer: Optional[trace.TraceWriter] = None
         self._log_thread: Optional[threading.Thread] = None
         self._log_stop = threading.Event()
-        # Where the sensor's power is derived from its energy counters (RAPL, hwmon energy, NVML
-        # without the instant field), the counter is the measurement: use its differences.
-        # Where power is a reading of its own (NVML's instant field), integrate that: a counter
-        # that steps every 100 ms reads 0 J over a shorter window.
-        self._use_counter = bool(self.info.has_counter) and (bool(self.info.power_derived) or not self.info.has_power)
 
     # ---- lifecycle ----------------------------------------------------------------------------
     @property
@@ -200,40 +204,37 @@ class PowerMonitor:
                 return False
             time.sleep(poll_s)
 
-    def measure(self, t0_ns: int, t1_ns: int, name: str = "window") -> Measurement:
-        """Energy over [t0_ns, t1_ns] from the samples recorded so far (see Measurement)."""
+    def measure(self, t0_ns: int, t1_ns: int, name: str = "window", *, plain: bool = False) -> Measurement:
+        """Energy over [t0_ns, t1_ns] from the samples recorded so far (see Measurement).
+
+        Plain per rail (:func:`edgepower.energy.window_energy`); with an ``estimator`` (and not
+        ``plain=True``) the board total comes from it (``energy_per_rail_j`` keeps the plain
+        per-rail figures and ``method`` names the estimator, e.g. ``"lag (INA3221 N=512 140us
+        x3)"``)."""
         t0_ns, t1_ns = int(t0_ns), int(t1_ns)
-        # Copy only the samples the window needs: one before t0 to one after t1.
-        lo = max(0, self.sampler.index_at_or_after(t0_ns) - 1)
-        hi = min(len(self.sampler), self.sampler.index_at_or_after(t1_ns) + 1)
+        estimator = None if plain else self.estimator
+        pad = estimator.padding_ns(self.rate_hz) if estimator is not None else 0
+        # Copy only the samples the window needs: one before t0 to one after t1 (and the padding).
+        lo = max(0, self.sampler.index_at_or_after(t0_ns - pad) - 1)
+        hi = min(len(self.sampler), self.sampler.index_at_or_after(t1_ns + pad) + 1)
         s = self.sampler.samples(lo, hi)
-        t = s["t_ns"]
-        per = _core.integrate_power(t, s["power_w"], t0_ns, t1_ns)
-        method = "trapezoid"
-        if self._use_counter and s["counter_j"].shape[0]:
-            counted = _core.counter_energy(t, s["counter_j"], self.info.counter_range_j, t0_ns, t1_ns,
-                                           max_power_w=self.info.max_power_w,
-                                           update_interval_s=self.info.update_interval_s)
-            # Per rail: a rail without a counter (NaN, so not Ok) keeps the trapezoid of its power;
-            # a counter reset is NaN with its reason, never the power derived around it.
-            for i, r in enumerate(counted):
-                if r["status"] in (0, _core.STATUS_COUNTER_RESET):
-                    per[i] = r
-                    method = "counter"
-        energies = [r["energy_j"] for r in per]
-        if self.info.total_rail >= 0:
-            total = energies[self.info.total_rail]
-        else:
-            total = float(np.sum(energies))
-        reason = next((r["reason"] for r in per if r["reason"]), "")
+        w = window_energy(self.info, s["t_ns"], s["power_w"], s["counter_j"], t0_ns, t1_ns)
+        total, method = w.total_j, w.method
+        if estimator is not None:
+            power = board_total(self.info, s["power_w"]) if self.info.has_power else None
+            counter = board_total(self.info, s["counter_j"]) if s["counter_j"].shape[0] else None
+            energy, used = estimator.energy(s["t_ns"], power, counter, t0_ns, t1_ns, self.info.counter_range_j)
+            if math.isfinite(energy):
+                total, method = energy, f"{used} ({estimator.model.name})"
+        reason = w.reason
         if reason and self.sampler.failed:
             reason += f" (the sampler stopped: {self.sampler.stats()['last_error']})"
         duration = (t1_ns - t0_ns) * 1e-9
         return Measurement(
             name=name, t0_ns=t0_ns, t1_ns=t1_ns, duration_s=duration, energy_j=total,
             avg_power_w=total / duration if duration > 0 else math.nan,
-            energy_per_rail_j=dict(zip(self.rails, energies)),
-            num_samples=int(per[0]["num_samples"]), sensor=self.info.kind,
+            energy_per_rail_j=dict(zip(self.rails, w.per_rail_j)),
+            num_samples=w.num_samples, sensor=self.info.kind,
             estimated=bool(self.info.estimated), method=method, idle_power_w=self.idle_power_w,
             reason=reason, provenance=self.provenance())
 
@@ -260,9 +261,7 @@ class PowerMonitor:
     def total_power(self, samples: Optional[Samples] = None) -> np.ndarray:
         """Board total power per sample: the total rail, or the sum of rails."""
         s = samples if samples is not None else self.samples()
-        if self.info.total_rail >= 0:
-            return s.power_w[:, self.info.total_rail]
-        return s.power_w.sum(axis=1)
+        return np.asarray(board_total(self.info, s.power_w)).reshape(-1)
 
     def to_pandas(self):
         """Samples as a pandas DataFrame: t_ns, t_s (from the first sample), one ``<rail>_w``
@@ -305,7 +304,7 @@ class PowerMonitor:
             "sensor": self.info.kind,
             "sensor_description": self.info.description,
             "rails": list(self.rails),
-            "total_rail": self.rails[self.info.total_rail] if self.info.total_rail >= 0 else "sum of rails",
+            "total_rail": total_rail_name(self.info),
             "estimated": bool(self.info.estimated),
             "requested_rate_hz": self.rate_hz,
             "achieved_rate_hz": achieved,
@@ -313,11 +312,41 @@ class PowerMonitor:
             "sensor_update_interval_s": self.info.update_interval_s,
             "idle_power_w": self.idle_power_w,
             "details": dict(self.info.details),
+            **({"estimator": {"method": self.estimator.method, "model": dataclasses.asdict(self.estimator.model)}}
+               if self.estimator is not None else {}),
         }
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<PowerMonitor sensor={self.info.kind!r} rate_hz={self.rate_hz:g} {state} samples={len(self.sampler)}>"
+
+
+class CompensatedMonitor(PowerMonitor):
+    """A :class:`PowerMonitor` whose window energies (and idle baseline) use a sensor-aware
+    estimator: ``PowerMonitor(sensor, estimator=Estimator(model, method), **kwargs)``.
+
+    Parameters
+    ----------
+    sensor : str or Sensor
+        As for PowerMonitor.
+    model : SensorModel
+        The sensor's model (:meth:`SensorModel.ina3221`, :meth:`SensorModel.counter`, ...).
+    method : str
+        One of :data:`edgepower.energy.METHODS` (default ``"auto"``).
+    **kwargs
+        Passed to PowerMonitor (``rate_hz``, ``timeline``, ...).
+    """
+
+    def __init__(self, sensor, model: SensorModel, method: str = "auto", **kwargs):
+        super().__init__(sensor, estimator=Estimator(model, method), **kwargs)
+
+    @property
+    def model(self) -> SensorModel:
+        return self.estimator.model  # type: ignore[union-attr]
+
+    @property
+    def method(self) -> str:
+        return self.estimator.method  # type: ignore[union-attr]
 
 
 def _warn_about_readings(st: Dict[str, object]) -> None:
@@ -333,4 +362,4 @@ def _warn_about_readings(st: Dict[str, object]) -> None:
                           f"windows across a reset are NaN, not integrated", RuntimeWarning, stacklevel=3)
 
 
-__all__ = ["PowerMonitor"]
+__all__ = ["CompensatedMonitor", "PowerMonitor"]

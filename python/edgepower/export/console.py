@@ -1,0 +1,127 @@
+"""The console summary of a report: the VGG tool's lines and the DistilBERT tool's table."""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List
+
+from .common import ESTIMATE_NOTE
+from .common import finite as _finite
+from .common import num as _num
+
+def summary(report) -> str:
+    """Console summary: the VGG tool's per-layer lines (duration, energy, average power of
+    all windows) and the DistilBERT tool's table (per inference: energy, latency, power,
+    share), aligned, with the CI, the idle baseline and the closure ratio."""
+    m = report.meta
+    lines = []
+    rounds = m.get("method", {}).get("rounds", "?")
+    lines.append(f"edgepower profile: {m.get('model', '?')} ({m.get('model_params', 0):,} params), inputs "
+                 f"{m.get('inputs', '?')}, devices {', '.join(m.get('devices', []))}")
+    target = m.get("method", {}).get("target_window_s")
+    rep = m.get("method", {}).get("repeats")
+    how = f"{rep} calls per window" if isinstance(rep, int) else f"windows >= {target:.3f} s (adaptive)" \
+        if _finite(target) else "adaptive windows"
+    if m.get("method", {}).get("mode") == "in-situ":
+        mm = m["method"]
+        lines.append(f"sensor {report.sensor}; in situ: {rounds} rounds of {mm.get('forwards_per_round')} forwards "
+                     f"of the whole model, random delays up to {mm.get('max_delay_s', 0) * 1e3:.2f} ms; readings "
+                     f"attributed by {mm.get('attribution', {}).get('rule', 'sample time')}")
+    else:
+        lines.append(f"sensor {report.sensor}; {rounds} rounds in shuffled order; {how}")
+    if report.estimated:
+        lines.append(ESTIMATE_NOTE.format(sensor=report.sensor))
+    idle = m.get("idle_power_w")
+    lines.append(f"idle baseline: {idle:.3f} W ({m.get('idle_source', '')})" if _finite(idle)
+                 else f"idle baseline: none ({m.get('idle_source', '')})")
+
+    layer_rows = report.layer_rows
+    names = [f"{r['type']}_{i}" for i, r in enumerate(layer_rows)]
+    w_name = max([len(n) for n in names] + [4])
+    w_label = max([len(r["layer"]) for r in report.rows] + [5])
+    lines.append("")
+    lines.append("Per layer, all windows (VGG tool format):")
+    for name, r in zip(names, layer_rows):
+        if r["status"] == "failed":
+            lines.append(f"  {name:<{w_name}} {r['layer']:<{w_label}}: FAILED: {r['error']}")
+            continue
+        lines.append(f"  {name:<{w_name}} {r['layer']:<{w_label}}: Duration={_num(r['total_time_s'], '.2f', 7)}s"
+                     f" | Energy={_num(r['energy_total_j'], '.2f', 8)}J | Avg Power={_num(r['avg_power_w'], '.2f', 7)}W")
+    ok = [r for r in layer_rows if r["status"] in ("ok", "not resolved", "below idle")]
+    dur = sum(r["total_time_s"] for r in ok if _finite(r["total_time_s"]))
+    en = sum(r["energy_total_j"] for r in ok if _finite(r["energy_total_j"]))
+    lines.append(f"  {'Total':<{w_name + w_label + 1}}: Duration={_num(dur, '.2f', 7)}s | Energy={_num(en, '.2f', 8)}J"
+                 f" | Avg Power={_num(en / dur if dur else math.nan, '.2f', 7)}W")
+
+    lines.append("")
+    lines.append(f"Per inference, mean of {rounds} rounds with 95% CI (DistilBERT tool format; net = above idle):")
+    head = (f"  {'layer':<{w_label}}  {'gross mJ':>10}  {'net mJ':>10}  {'+-CI %':>7}  {'latency ms':>10}  "
+            f"{'avg W':>7}  {'share %':>7}  {'samples':>7}")
+    lines.append(head)
+    lines.append("  " + "-" * (len(head) - 2))
+    for r in report.rows:
+        if r["kind"] == "model":
+            lines.append("  " + "-" * (len(head) - 2))
+        if r["status"] == "failed" and r["kind"] in ("layer", "model"):
+            lines.append(f"  {r['layer']:<{w_label}}  FAILED: {r['error']}")
+            continue
+        lines.append(f"  {r['layer']:<{w_label}}  {_num(r['energy_per_inference_mj'], '.4f', 10)}  "
+                     f"{net_text(r):>10}  {_num(r['ci95_pct'], '.1f', 7)}  "
+                     f"{_num(r['latency_ms'], '.4f', 10)}  {_num(r['avg_power_w'], '.2f', 7)}  "
+                     f"{_num(r['energy_pct'], '.1f', 7)}  {r['num_samples'] if r['kind'] != 'unattributed' else '':>7}")
+    unresolved = [r["layer"] for r in report.rows if r["status"] in ("not resolved", "below idle")]
+    if unresolved:
+        lines.append(f"  ('< x': not resolved, the net energy's 95% CI includes zero, so it is below x mJ; 'below "
+                     f"idle': the CI lies below zero; neither has a share: {len(unresolved)} row(s))")
+    c = report.closure
+    lines.append("")
+    lines.append(f"closure (sum of layers / whole model): net energy {_num(c['net_energy'], '.3f', 0)}, "
+                 f"gross energy {_num(c['gross_energy'], '.3f', 0)}, latency {_num(c['latency'], '.3f', 0)}")
+    lines += closure_lines(report.closure_ci)
+    for w in m.get("warnings", []):
+        lines.append(f"WARNING: {w}")
+    inplace = [r["layer"] for r in layer_rows if r["inplace"]]
+    if inplace:
+        lines.append(f"in-place layers (input restored before each call, restore cost subtracted): "
+                     f"{', '.join(inplace)}")
+    if report.failed:
+        lines.append(f"failed in isolation: {', '.join(report.failed)}")
+    if m.get("not_called"):
+        lines.append(f"selected but never called in the forward: {', '.join(m['not_called'])}")
+    if m.get("sampler_error"):
+        lines.append(f"the sampler stopped with an error: {m['sampler_error']}")
+    if report.estimated:
+        lines.append("(every figure above is an ESTIMATE, not a measurement)")
+    return "\n".join(lines)
+
+
+def net_text(r: Dict[str, Any]) -> str:
+    """The net energy as a reader should see it: the number where it is resolved, ``< bound``
+    where its CI includes zero, ``below idle`` where the CI lies below zero."""
+    if r["status"] == "not resolved":
+        return f"< {r['net_energy_upper_mj']:.4f}" if _finite(r["net_energy_upper_mj"]) else "n/r"
+    if r["status"] == "below idle":
+        return "below idle"
+    return _num(r["net_energy_per_inference_mj"], ".4f", 0)
+
+
+def closure_lines(ci: Dict[str, Dict[str, float]]) -> List[str]:
+    """The closure over rounds with its CI, and a plain statement when the layers and the whole
+    model disagree beyond it."""
+    out = []
+    for name, st in ci.items():
+        mean, half, n = st.get("mean"), st.get("ci95"), st.get("n", 0)
+        if not _finite(mean):
+            continue
+        what = name.replace("_", " ")
+        if _finite(half):
+            out.append(f"  per round, {what}: {mean:.3f} +- {half:.3f} (95% CI over {n} rounds)")
+            if abs(mean - 1.0) > half:
+                out.append(f"  the layers and the whole model disagree on {what} beyond the CI: the layers in "
+                           f"isolation sum to {mean:.0%} of the whole model (functional ops outside modules, "
+                           "caches and load differ between the two; see (unattributed))")
+        else:
+            out.append(f"  per round, {what}: {mean:.3f} (one round: no CI)")
+    return out
+
+
+__all__ = ["closure_lines", "net_text", "summary"]

@@ -1,0 +1,263 @@
+"""In-situ mode of the layer profiler: the whole model runs repeatedly, nothing is isolated.
+
+``LayerProfiler(model, mode="in-situ")`` runs :func:`measure` between the run's baseline and its
+clean-up (docs/profiler.md, "In-situ mode"); the hooks are in :mod:`.hooks`, the attribution in
+:mod:`edgepower.energy.attribution`.
+
+1. **Capture**, **idle baseline** and the sensor's update interval as in isolation mode.
+2. **Hooks.** A forward pre-hook and a forward hook (``always_call=True``) on every selected
+   layer mark the beginning and end of the call site's region on the monitor's C++ timeline.
+   The hooks are bound at attach time (region id, bound ``Timeline.begin``/``end``), so a call
+   costs one Python call and one lock-free native mark, no allocation. A module called several
+   times per forward (a shared ReLU) counts its calls in a one-element list to pick the call
+   site's region.
+3. **Iterations.** ``warmup`` forwards, then ``rounds`` rounds of N forwards, each inside a
+   ``(model)`` region, with a random delay (uniform in ``[0, max_delay_s]``) before each forward
+   so the sampling instants and the sensor's refreshes fall at every phase of the forward: a
+   layer shorter than the sensor refresh still collects samples in proportion to its duration.
+   N is ``repeats`` (fixed), or (adaptive) as many forwards as it takes for the shortest call
+   site to accumulate ``max(min_window_s, k_updates x update interval)`` of run time per round,
+   capped at ``max_round_s`` per round.
+4. **Attribution.** Each sample goes to the innermost region active at its time, in one native
+   sweep (``_core.assign_samples``), by the time its read started: a layer's region, else the ``(model)`` region (glue between
+   modules), else none (the delays). For a sample-and-hold sensor (its update interval at least
+   two sample periods) the time a reading stands for is the sensor's last refresh, not the
+   sample's timestamp: the refresh instants are fitted from the readings' changes (period and
+   phase, least squares) and each reading is attributed to its refresh; with a sensor model
+   (a ``CompensatedMonitor``), ``model.reading_lag_s`` earlier (:func:`shift_to_observation`).
+5. **Figures.** Per call site and round: mean power = mean of the readings attributed to it,
+   latency = its marked run time / calls, gross energy per call = mean power x latency, net =
+   (mean power - idle) x latency. ``(model)``: all readings inside forwards; the mean and 95 %
+   CI over rounds and the same columns as isolation mode (``num_samples``: readings attributed).
+
+On CUDA the marks must stand for GPU time. ``sync_layers=True`` synchronises the device in every
+hook (exact, but it serialises the GPU and changes the timing). By default the hooks record CUDA
+events instead; after each forward the device is synchronised once, the events' times are
+converted to CLOCK_MONOTONIC against an anchor event recorded right after a synchronisation,
+and merged into the timeline in bulk (:func:`~edgepower.profile.hooks.event_marks`: only call sites whose events were
+recorded in this forward, so a site that did not run never contributes stale marks). The CUDA path has not run on a GPU yet (none was available
+to this work).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..energy.attribution import assign_readings
+from ..measurement import Samples
+from ..report import LayerRow, Window
+from .capture import MODEL_LABEL, CallSite
+from .hooks import Hooks, Runner, close_open
+from .options import ProfileOptions
+from .run import Outcome, Progress, Run
+
+log = logging.getLogger("edgepower")
+
+
+@dataclass
+class Recorded:
+    """The marks of the measured forwards, parsed (:func:`_parse`), with the round of each
+    forward and the settings used."""
+
+    parsed: Dict[str, np.ndarray]
+    rounds_of: np.ndarray
+    settings: Dict[str, Any]
+
+
+def measure(run: Run) -> Recorded:
+    """Warm-up forwards, the plan, then ``rounds`` rounds of forwards with the hooks on (see the
+    module docstring). :func:`outcome` attributes the readings once sampling has stopped."""
+    o, si, timeline, whole = run.options, run.options.in_situ, run.timeline, run.whole
+    assert whole is not None
+    cuda = run.cuda_devices
+    use_events = bool(cuda) and not si.sync_layers
+    if si.sync_layers and not cuda:
+        log.info("sync_layers=True has no effect: the model runs on %s, not CUDA", ", ".join(run.devices))
+    max_delay_s = si.max_delay_s
+    if max_delay_s is None:
+        interval = run.update_interval_s
+        max_delay_s = max(interval if math.isfinite(interval) else 0.0, 2.0 / run.monitor.rate_hz)
+    hooks = Hooks(run.model, run.sites, timeline, sync=run.sync if (si.sync_layers and cuda) else None,
+                  events=use_events)
+    model_open = False
+    try:
+        hooks.attach()
+        runner = Runner(whole, hooks, timeline, cuda, use_events, run.sync, random.Random(o.seed), max_delay_s)
+        mark0 = len(timeline)
+        with torch.inference_mode():
+            whole.prepare()
+            for _ in range(o.warmup):
+                model_open = True
+                runner.forward()
+                model_open = False
+            warm = _parse(timeline.marks(mark0), run.sites, whole.region)
+            if o.fixed_repeats is not None:
+                iterations, plan = o.fixed_repeats, "fixed"
+            else:
+                iterations, plan = _plan(o, warm, run.target_window_s, max_delay_s)
+            mark1 = len(timeline)
+            for r in range(o.rounds):
+                run.emit(Progress("measure", r, o.rounds, f"round {r + 1}: {iterations} forwards", r, o.rounds))
+                for _ in range(iterations):
+                    model_open = True
+                    runner.forward(measured=True)
+                    model_open = False
+            run.emit(Progress("measure", o.rounds, o.rounds, "", o.rounds - 1, o.rounds))
+        hooks.remove()
+        marks = timeline.marks(mark1)
+        run.monitor.wait_for_sample_after(int(marks["t_ns"].max()) if marks["t_ns"].shape[0] else 0)
+    finally:
+        hooks.remove()
+        if model_open:  # a forward cut short: close its regions
+            close_open(timeline, run.sites, whole)
+        whole.release()
+    parsed = _parse(marks, run.sites, whole.region)
+    rounds_of = np.repeat(np.arange(o.rounds), iterations)[: parsed["model_t0"].shape[0]]
+    settings = dict(mode="in-situ", forwards_per_round=iterations, plan=plan, max_delay_s=max_delay_s,
+                    max_round_s=si.max_round_s, sync_layers=si.sync_layers, cuda_events=use_events,
+                    cuda_synchronized=(("per layer" if si.sync_layers else "per forward (CUDA events mark the layers)")
+                                       if cuda else False))
+    return Recorded(parsed, rounds_of, settings)
+
+
+def _parse(marks: Dict[str, np.ndarray], sites: List[CallSite], model_region: int) -> Dict[str, np.ndarray]:
+    """Per forward (a ``(model)`` begin/end pair) and call site: the site's window, -1 where it
+    did not run (or ran unmatched). Marks come from one thread in time order."""
+    pos = {s.region: i for i, s in enumerate(sites)}
+    t_all, r_all, k_all = marks["t_ns"].tolist(), marks["region"].tolist(), marks["kind"].tolist()
+    m0: List[int] = []
+    m1: List[int] = []
+    rows0: List[List[int]] = []
+    rows1: List[List[int]] = []
+    cur0: Optional[List[int]] = None
+    cur1: Optional[List[int]] = None
+    open_at: Dict[int, int] = {}
+    n = len(sites)
+    for t, r, k in zip(t_all, r_all, k_all):
+        if r == model_region:
+            if k == 1:
+                cur0, cur1 = [-1] * n, [-1] * n
+                open_at = {}
+                m0.append(t)
+            elif cur0 is not None:
+                m1.append(t)
+                rows0.append(cur0)
+                rows1.append(cur1)  # type: ignore[arg-type]
+                cur0 = cur1 = None
+            continue
+        i = pos.get(r)
+        if i is None or cur0 is None:
+            continue
+        if k == 1:
+            open_at[i] = t
+        elif i in open_at:
+            cur0[i] = open_at.pop(i)
+            cur1[i] = t  # type: ignore[index]
+    m0 = m0[: len(m1)]
+    return {"model_t0": np.asarray(m0, dtype=np.int64), "model_t1": np.asarray(m1, dtype=np.int64),
+            "t0": np.asarray(rows0, dtype=np.int64).reshape(len(rows0), n),
+            "t1": np.asarray(rows1, dtype=np.int64).reshape(len(rows1), n)}
+
+
+def _plan(o: ProfileOptions, warm: Dict[str, np.ndarray], target_s: float, max_delay_s: float) -> Tuple[int, str]:
+    """Forwards per round: enough for the shortest call site to accumulate target_s of run time,
+    capped at max_round_s per round, at least min_repeats."""
+    t0, t1 = warm["t0"], warm["t1"]
+    if t0.shape[0] == 0:
+        return o.min_repeats, "no warm-up forward to plan from (warmup=0): min_repeats forwards per round"
+    dur = np.where(t0 >= 0, (t1 - t0).astype(np.float64), np.nan) * 1e-9
+    per_site = np.nanmean(dur, axis=0) if np.isfinite(dur).any() else np.array([math.nan])
+    shortest = float(np.nanmin(per_site)) if np.isfinite(per_site).any() else math.nan
+    cycle = float(np.mean((warm["model_t1"] - warm["model_t0"]) * 1e-9)) + max_delay_s / 2
+    cap = max(o.min_repeats, int(o.in_situ.max_round_s / cycle)) if cycle > 0 else o.min_repeats
+    if not (shortest > 0):
+        return cap, "shortest call site took no measurable time: max_round_s per round"
+    need = max(o.min_repeats, int(math.ceil(target_s / shortest)))
+    if need > cap:
+        log.info("in-situ: the shortest call site runs %.1f us; %d forwards per round would give it %.3f s, capped "
+                 "at %d forwards (max_round_s=%g)", shortest * 1e6, need, target_s, cap, o.in_situ.max_round_s)
+        return cap, (f"capped by max_round_s: the shortest call site ({shortest * 1e6:.1f} us) accumulates "
+                     f"{cap * shortest:.4f} s per round instead of {target_s:.3f} s")
+    return need, f"adaptive: the shortest call site ({shortest * 1e6:.1f} us) accumulates >= {target_s:.3f} s per round"
+
+
+def outcome(run: Run, recorded: Recorded, s: Samples, power: np.ndarray) -> Outcome:
+    """Readings (``s``, board total ``power``) to call sites, then per round and call site:
+    calls, run time, mean power of the readings attributed, energy = mean power x run time."""
+    monitor, sites = run.monitor, run.sites
+    parsed, rounds_of, settings = recorded.parsed, recorded.rounds_of, dict(recorded.settings)
+    c, n = parsed["t0"].shape[0], len(sites)
+    valid = np.concatenate([(parsed["t0"] >= 0).ravel(), np.ones(c, dtype=bool)])
+    # An empty window (a site that did not run in a forward) holds no sample.
+    w0 = np.where(valid, np.concatenate([parsed["t0"].ravel(), parsed["model_t0"]]), 0)
+    w1 = np.where(valid, np.concatenate([parsed["t1"].ravel(), parsed["model_t1"]]), 0)
+    estimator = monitor.estimator
+    a = assign_readings(s.t_ns, s.read_ns, power, run.update_interval_s, monitor.rate_hz,
+                        estimator.model if estimator is not None else None, w0, w1)
+    updates_l = a.updates[: c * n].reshape(c, n)
+    counts_l = a.counts[: c * n].reshape(c, n)
+    sums_l = a.sums[: c * n].reshape(c, n)
+    dur_l = np.where(parsed["t0"] >= 0, parsed["t1"] - parsed["t0"], 0).astype(np.float64) * 1e-9
+    calls_l = (parsed["t0"] >= 0).astype(np.int64)
+    windows: List[Window] = []
+    for r in range(run.options.rounds):
+        sel = rounds_of == r
+        if not sel.any():
+            continue
+        first, last = int(parsed["model_t0"][sel].min()), int(parsed["model_t1"][sel].max())
+        forwards = int(sel.sum())
+        for i, site in enumerate(sites):
+            dur = float(dur_l[sel, i].sum())
+            cnt = int(counts_l[sel, i].sum())
+            mean_w = float(sums_l[sel, i].sum()) / cnt if cnt else math.nan
+            reason = "" if cnt else (f"no sample fell into this call site in round {r} ({dur * 1e3:.3f} ms of run "
+                                     "time): more forwards (min_window_s, max_round_s) or a higher rate")
+            windows.append(Window(site.label, site.module_name, site.call, r, "layer", first, last,
+                                  int(calls_l[sel, i].sum()), duration_s=dur, energy_j=mean_w * dur, num_samples=cnt,
+                                  reason=reason, forwards=forwards, num_updates=int(updates_l[sel, i].sum()),
+                                  mean_power_w=mean_w))
+        dur_m = float(((parsed["model_t1"][sel] - parsed["model_t0"][sel]) * 1e-9).sum())
+        cnt_m = int(counts_l[sel].sum() + a.counts[c * n:][sel].sum())
+        upd_m = int(updates_l[sel].sum() + a.updates[c * n:][sel].sum())
+        sum_m = float(sums_l[sel].sum() + a.sums[c * n:][sel].sum())
+        mean_m = sum_m / cnt_m if cnt_m else math.nan
+        windows.append(Window(MODEL_LABEL, MODEL_LABEL, 0, r, "model", first, last, forwards, duration_s=dur_m,
+                              energy_j=mean_m * dur_m, num_samples=cnt_m,
+                              reason="" if cnt_m else "no sample fell inside the forwards", forwards=forwards,
+                              num_updates=upd_m, mean_power_w=mean_m))
+    rounds_done = int(len(set(rounds_of.tolist())))
+    settings.update(cycles=int(c), attribution=a.info)
+    cycles = {"labels": [x.label for x in sites], "modules": [x.module_name for x in sites],
+              "types": [type(x.module).__name__ for x in sites], "t0_ns": parsed["t0"], "t1_ns": parsed["t1"],
+              "round": rounds_of, "model_t0_ns": parsed["model_t0"], "model_t1_ns": parsed["model_t1"]}
+    return Outcome(windows=windows, method=settings, cycles=cycles, attribution_t_ns=a.t_ns,
+                   annotate=lambda rows: _annotate(rows, windows, rounds_done))
+
+
+def _annotate(rows: List[LayerRow], windows: List[Window], rounds_done: int) -> None:
+    """In-situ notes: readings and distinct sensor updates attributed to each row."""
+    for row in rows:
+        if row.kind not in ("layer", "model"):
+            continue
+        ws = [w for w in windows if w.label == row.layer]
+        notes = sorted({w.reason for w in ws if w.reason})
+        cnt = sum(w.num_samples for w in ws)
+        upd = sum(w.num_updates or 0 for w in ws)
+        notes.insert(0, f"in situ: {cnt} readings ({upd} distinct sensor updates) attributed over {rounds_done} "
+                        "rounds")
+        if 0 < upd < 10 * rounds_done:
+            notes.append("fewer than 10 sensor updates per round: a wide CI; run more forwards (max_round_s)")
+        row.note = "; ".join(notes)
+    for row in rows:
+        if row.kind == "unattributed":
+            row.note = ("whole model minus the sum of the layers, all measured in situ: functional ops outside "
+                        "modules (flatten, residual adds) and the Python glue between modules")
+
+
+__all__ = ["Recorded", "measure", "outcome"]

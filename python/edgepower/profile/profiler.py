@@ -1,0 +1,245 @@
+"""The layer-wise energy profiler: settings in, a Report out.
+
+:class:`LayerProfiler` validates its settings once (:class:`~.options.ProfileOptions`), builds
+the sensor and the monitor once, and for each :meth:`~LayerProfiler.profile` runs a
+:class:`~.run.Run` through the mode's strategy (:mod:`.isolation` or :mod:`.insitu`), which only
+produces windows; rows come from :mod:`.rows`, provenance from :func:`.run.provenance`.
+
+The method of isolation mode
+
+Method (docs/profiler.md has the long form):
+
+1. **Capture.** One dry run of the model, in eval mode under :func:`torch.inference_mode`, with a
+   forward pre-hook (``with_kwargs=True``) on every selected layer. Each call's args and kwargs
+   are kept, tensors detached and cloned before the layer runs (so an in-place layer cannot
+   change what was captured), other values as they are. A module called several times in one
+   forward (a shared ReLU) gives one call site per call, ``relu#0``, ``relu#1``. The hooks are
+   removed on every path, exceptions and KeyboardInterrupt included.
+2. **Idle baseline.** The sampler runs while the process sleeps for ``idle_s`` (or the caller
+   passes ``idle_power_w``); net energy = gross - idle power x time.
+3. **Isolation.** In rounds, each in a fresh random order of the call sites and the whole model:
+   per call site, ``warmup`` calls, then repeated calls inside a window marked on the monitor's
+   timeline (``CUDA`` synchronised before and after). The window is either ``repeats`` calls
+   (fixed) or, by default, as many calls as it takes for the window to last
+   ``max(min_window_s, k_updates x sensor update interval)`` and at least ``min_repeats`` calls.
+   A call site that changes its own input (an in-place layer) is detected on its first warm-up
+   call; its input is then restored from the captured copy before every call, and the cost of
+   the restore copies alone, measured in a window of its own, is subtracted.
+4. **Figures.** Per call site and round: latency = window / calls, energy per inference =
+   window energy / calls. Over rounds: mean and 95 % confidence interval (Student t). The
+   ``(unattributed)`` row is the whole model minus the sum of the layers (functional ops such
+   as ``torch.flatten`` or residual adds, and whatever isolation changes), and the closure
+   ratio is sum of layers / whole model.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Sequence, Union
+
+import numpy as np
+
+from .._native import core as _core
+from ..monitor import PowerMonitor
+from ..report import Report
+from ..sensors import create_sensor
+from .insitu import measure as measure_in_situ
+from .insitu import outcome as in_situ_outcome
+from .isolation import measure as measure_isolation
+from .isolation import outcome as isolation_outcome
+from .options import InSituOptions, ProfileOptions
+from .presets import select_layers
+from .rows import build_rows, closure_stats
+from .run import Outcome, Progress, Run, idle_drift_warnings, provenance
+
+
+class LayerProfiler:
+    """Measures the energy and latency of each layer of a PyTorch model at inference.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model. It is put in eval mode while profiling and its modes restored after.
+    sensor : str or Sensor
+        Sensor spec (``"auto"``: the best available here; ``"constant:5"``, ``"regions:..."``
+        for synthetic sources; see :func:`edgepower.sensors`) or a sensor object.
+    rate_hz : float
+        Sampling rate of the monitor.
+    layers : None, str or list of str
+        None: leaf modules. A preset name (``"auto"``, ``"leaves"``, ``"vgg"``,
+        ``"distilbert"``) or explicit module names (``"features.0"``, ``"features[0]"``).
+    depth : int, optional
+        Profile the modules this many levels down instead (and shallower leaves).
+    repeats : "auto" or int
+        ``"auto"`` (default): adaptive windows (see ``min_window_s``, ``k_updates``,
+        ``min_repeats``). An int: exactly that many calls per window (the method of the tools
+        that run each layer 100 times).
+    min_window_s : float
+        Shortest adaptive window, seconds.
+    k_updates : float
+        Adaptive windows also last at least this many sensor update intervals.
+    min_repeats : int
+        Fewest calls in an adaptive window.
+    warmup : int
+        Calls before each window, not measured.
+    rounds : int
+        Each round measures every call site and the whole model once, in a new random order;
+        figures are the mean over rounds with a 95 % confidence interval.
+    idle_s : float
+        Seconds of idle baseline measured before profiling (0: none, unless ``idle_power_w``).
+    idle_power_w : float, optional
+        A known idle power to subtract instead of measuring it.
+    seed : int
+        Seed of the shuffled order.
+    edge_retries : int
+        A window whose edges the sampler did not sample on time (samples more than 4 periods
+        apart around an edge, as when the sampler thread is starved of CPU) is measured again,
+        up to this many times; the gap is reported per window.
+    trace_model : bool
+        While the whole model is measured, also mark each layer's region on the timeline (one
+        hook call per layer call). Gives region-following sensors and traces the layers inside
+        the whole model; adds a little time to the whole-model figure.
+    mode : {"isolation", "in-situ"}
+        ``"isolation"`` (default): each layer alone, as described above. ``"in-situ"``: the whole
+        model runs repeatedly with hooks marking each layer on the timeline, and every sample
+        goes to the layer running when it was taken (:mod:`edgepower.profile.insitu`). In-situ, a
+        round is a number of forwards (``repeats``, or adaptive: until the shortest layer has
+        run ``max(min_window_s, k_updates x update interval)``, at most ``max_round_s``).
+    sync_layers : bool
+        In-situ on CUDA: synchronise the device in every hook (exact marks, changed timing).
+        Default False: CUDA events mark the layers and the device is synchronised once per forward.
+    max_delay_s : float, optional
+        In-situ: random delay before each forward, uniform in ``[0, max_delay_s]``; default the
+        sensor's update interval (at least two sample periods).
+    max_round_s : float
+        In-situ: longest round of adaptive forwards, seconds.
+    monitor : PowerMonitor, optional
+        Use this monitor (its sensor and timeline) instead of making one; it is started if
+        needed and stopped only if the profiler started it.
+    progress : callable, optional
+        Called with a :class:`Progress` as profiling advances (the CLI draws a bar with it).
+    before_window : callable, optional
+        Called as ``before_window(label, round)`` before each call site's warm-up and window,
+        e.g. :class:`edgepower.profile.PhaseShift` to spread the windows' phases.
+    options : ProfileOptions, optional
+        All the settings from ``repeats`` to ``max_round_s`` (and ``mode``) as one validated
+        record (:class:`edgepower.profile.ProfileOptions`); when given, those keywords are not
+        used.
+
+    Examples
+    --------
+    >>> prof = LayerProfiler(model, sensor="auto")                # doctest: +SKIP
+    >>> report = prof.profile(torch.randn(1, 3, 224, 224))        # doctest: +SKIP
+    >>> print(report.summary()); report.to_pandas()               # doctest: +SKIP
+    """
+
+    def __init__(self, model: Any, sensor: Union[str, "_core.Sensor"] = "auto", rate_hz: float = 1000.0, *,
+                 layers: Union[None, str, Sequence[str]] = None, depth: Optional[int] = None,
+                 repeats: Union[str, int] = "auto", min_window_s: float = 0.2, k_updates: float = 10.0,
+                 min_repeats: int = 3, warmup: int = 2, rounds: int = 3, idle_s: float = 1.0,
+                 idle_power_w: Optional[float] = None, seed: int = 0, trace_model: bool = False,
+                 edge_retries: int = 2,
+                 mode: str = "isolation", sync_layers: bool = False, max_delay_s: Optional[float] = None,
+                 max_round_s: float = 5.0,
+                 monitor: Optional[PowerMonitor] = None,
+                 progress: Optional[Callable[[Progress], None]] = None,
+                 before_window: Optional[Callable[[str, int], None]] = None,
+                 options: Optional[ProfileOptions] = None):
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}; wrap a function in a "
+                            "Module or measure it with edgepower.PowerMonitor")
+        if options is not None and not isinstance(options, ProfileOptions):
+            raise TypeError(f"options must be an edgepower.profile.ProfileOptions, got {type(options).__name__}")
+        self.options = options if options is not None else ProfileOptions(
+            mode=mode, repeats=repeats, min_window_s=min_window_s, k_updates=k_updates, min_repeats=min_repeats,
+            warmup=warmup, rounds=rounds, idle_s=idle_s, idle_power_w=idle_power_w, seed=seed,
+            trace_model=trace_model, edge_retries=edge_retries,
+            in_situ=InSituOptions(sync_layers=sync_layers, max_delay_s=max_delay_s, max_round_s=max_round_s))
+        if progress is not None and not callable(progress):
+            raise TypeError("progress must be a callable taking a Progress, or None")
+        if before_window is not None and not callable(before_window):
+            raise TypeError("before_window must be a callable taking (label, round), or None")
+        if monitor is not None and not isinstance(monitor, PowerMonitor):
+            raise TypeError(f"monitor must be an edgepower.PowerMonitor, got {type(monitor).__name__}")
+        self.model = model
+        self.layer_names = select_layers(model, layers, depth)  # fails early on unknown names
+        self.layers_spec = layers if depth is None else f"depth={depth}"
+        self.progress = progress
+        self.before_window = before_window
+        self._monitor = monitor
+        # The sensor is built once, here, so an unavailable one fails before any work is done;
+        # the sampler's own check of rate_hz (native, the one rule) runs here too.
+        self.sensor = monitor.sensor if monitor is not None else create_sensor(sensor)
+        self.rate_hz = monitor.rate_hz if monitor is not None else float(rate_hz)
+        if monitor is None:
+            _core.Sampler.check_rate_hz(self.rate_hz)
+
+    @property
+    def mode(self) -> str:
+        return self.options.mode
+
+    # ---- public ---------------------------------------------------------------------------------
+    def profile(self, *args: Any, **kwargs: Any) -> Report:
+        """Profiles one forward ``model(*args, **kwargs)`` layer by layer.
+
+        Returns
+        -------
+        Report
+
+        Raises
+        ------
+        ValueError
+            The model rejects the inputs (the message names the model and the input shapes).
+        KeyboardInterrupt
+            Passed on after the hooks are removed, the model's modes restored and the monitor
+            stopped.
+        """
+        monitor = self._monitor or PowerMonitor(self.sensor, rate_hz=self.rate_hz)
+        run = Run(model=self.model, options=self.options, monitor=monitor, args=args, kwargs=kwargs,
+                  emit=self._emit, layers_spec=self.layers_spec, layer_names=list(self.layer_names))
+        in_situ = self.options.mode == "in-situ"
+        try:
+            run.prepare()
+            run.start()
+            recorded = measure_in_situ(run) if in_situ else measure_isolation(run, self.before_window)
+            run.idle_after()
+        finally:
+            run.finish()
+        self._emit(Progress("done", 1, 1))
+        # Sampling has stopped: every figure comes from this one copy of the samples.
+        s = monitor.samples()
+        power = monitor.total_power(s) if len(s) else np.zeros(0)
+        outcome = in_situ_outcome(run, recorded, s, power) if in_situ else isolation_outcome(run, recorded)
+        return self._report(run, outcome, s, power)
+
+    def _emit(self, p: Progress) -> None:
+        if self.progress is not None:
+            self.progress(p)
+
+    @staticmethod
+    def _report(run: Run, outcome: Outcome, s: Any, power: np.ndarray) -> Report:
+        monitor = run.monitor
+        assert run.whole is not None
+        rows = build_rows(run.sites, run.whole, outcome.windows, run.idle_power_w, run.options.rounds,
+                          monitor.info.kind, bool(monitor.info.estimated), run.model)
+        if outcome.annotate is not None:
+            outcome.annotate(rows)
+        for w in idle_drift_warnings(run, rows):
+            run.warn(w)
+        meta = provenance(run, outcome.method)
+        meta["closure"] = closure_stats(run.sites, outcome.windows, run.idle_power_w, run.options.rounds)
+        return Report(rows=rows, windows=outcome.windows, meta=meta, samples={"t_ns": s.t_ns, "power_w": power},
+                      cycles=outcome.cycles, attribution_t_ns=outcome.attribution_t_ns)
+
+
+def profile_layers(model: Any, *inputs: Any, model_kwargs: Optional[Dict[str, Any]] = None, **options: Any) -> Report:
+    """One call: ``LayerProfiler(model, **options).profile(*inputs, **model_kwargs)``.
+
+    Examples
+    --------
+    >>> report = edgepower.profile_layers(model, x, sensor="auto", rounds=3)   # doctest: +SKIP
+    """
+    return LayerProfiler(model, **options).profile(*inputs, **(model_kwargs or {}))
+
+
+__all__ = ["LayerProfiler", "profile_layers"]

@@ -340,19 +340,6 @@ class PowerMonitor:
         return monitor_html(self)
 
 
-def _warn_about_readings(st: Dict[str, object]) -> None:
-    """Warns about readings the sampler flagged: negative power and counter resets, per rail."""
-    for rail, n in st.get("negative_power_per_rail", {}).items():  # type: ignore[union-attr]
-        if n:
-            warnings.warn(f"rail {rail!r} gave {n} negative power reading(s): check the sensor's wiring, "
-                          f"shunt or sign convention; energy over them is taken as measured", RuntimeWarning,
-                          stacklevel=3)
-    for rail, n in st.get("counter_resets_per_rail", {}).items():  # type: ignore[union-attr]
-        if n:
-            warnings.warn(f"rail {rail!r}: the energy counter reset {n} time(s) ({st.get('last_counter_reset')}); "
-                          f"windows across a reset are NaN, not integrated", RuntimeWarning, stacklevel=3)
-
-
 class CompensatedMonitor(PowerMonitor):
     """A :class:`PowerMonitor` whose window energies (and idle baseline) use a sensor-aware
     estimator: ``PowerMonitor(sensor, estimator=Estimator(model, method), **kwargs)``.
@@ -379,6 +366,19 @@ class CompensatedMonitor(PowerMonitor):
     @property
     def method(self) -> str:
         return self.estimator.method  # type: ignore[union-attr]
+
+
+def _warn_about_readings(st: Dict[str, object]) -> None:
+    """Warns about readings the sampler flagged: negative power and counter resets, per rail."""
+    for rail, n in st.get("negative_power_per_rail", {}).items():  # type: ignore[union-attr]
+        if n:
+            warnings.warn(f"rail {rail!r} gave {n} negative power reading(s): check the sensor's wiring, "
+                          f"shunt or sign convention; energy over them is taken as measured", RuntimeWarning,
+                          stacklevel=3)
+    for rail, n in st.get("counter_resets_per_rail", {}).items():  # type: ignore[union-attr]
+        if n:
+            warnings.warn(f"rail {rail!r}: the energy counter reset {n} time(s) ({st.get('last_counter_reset')}); "
+                          f"windows across a reset are NaN, not integrated", RuntimeWarning, stacklevel=3)
 
 
 __all__ = ["CompensatedMonitor", "PowerMonitor"]

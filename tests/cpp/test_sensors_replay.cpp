@@ -194,3 +194,49 @@ TEST(Replay, BadFilesAreUnavailableWithFileAndLine) {
   ReplaySensor none(at(""));
   EXPECT_NE(none.info().reason.find("replay:path="), std::string::npos);
 }
+
+TEST(Replay, ExtremeSpeedsAndTinyLoopsStayDefined) {
+  // Found by review for the fuzzers: a loop of a 1 ns trace at speed 1e300 counts more laps than
+  // int64 holds (the lap count was cast to int64: undefined behaviour). Reads must stay defined.
+  const std::string text =
+      "# edgepower trace v1\n# meta: {\"sensor\": {\"kind\": \"x\"}}\nt_ns,read_ns,power_w:a,counter_j:a\n"
+      "10,1,1.5,0\n11,1,2.5,1\n";
+  for (bool loop : {false, true}) {
+    for (double speed : {1e-300, 1.0, 1e300}) {
+      ReplayOptions o;
+      o.path = "tiny";
+      o.speed = speed;
+      o.loop = loop;
+      ReplaySensor s(text, o);
+      ASSERT_TRUE(s.info().available) << s.info().reason;
+      double p = 0, c = 0;
+      for (int i = 0; i < 3; ++i) {
+        try {
+          s.read(&p, &c);
+          EXPECT_TRUE(p == 1.5 || p == 2.5) << p;
+        } catch (const SensorExhausted&) {
+          EXPECT_FALSE(loop);
+        }
+      }
+    }
+  }
+}
+
+TEST(Replay, TimestampsTooFarApartAreRejectedNotOverflowed) {
+  // t_ns from INT64_MIN to INT64_MAX: their span does not fit in int64 ns.
+  const std::string text = "# edgepower trace v1\nt_ns,read_ns,power_w:a\n-9223372036854775808,1,1\n"
+                           "9223372036854775807,1,2\n";
+  ReplaySensor s(text, at("far.csv"));
+  EXPECT_FALSE(s.info().available);
+  EXPECT_NE(s.info().reason.find("far.csv:4: t_ns spans more than 292 years"), std::string::npos) << s.info().reason;
+  // An EdgeProfiler log from year 1 to 9999 spans 3e20 ns.
+  ReplaySensor log("00010101-00:00:00.0,5000,1\n99991231-23:59:59.9,5000,1\n", at("far.log"));
+  EXPECT_FALSE(log.info().available);
+  EXPECT_NE(log.info().reason.find("far.log:2: the log spans more than 292 years"), std::string::npos)
+      << log.info().reason;
+  // The last sample's interval must fit after the last timestamp too.
+  ReplaySensor edge("# edgepower trace v1\nt_ns,read_ns,power_w:a\n9223372036854775000,1,1\n9223372036854775800,1,2\n",
+                    at("edge.csv"));
+  EXPECT_FALSE(edge.info().available);
+  EXPECT_NE(edge.info().reason.find("no room for its last interval"), std::string::npos) << edge.info().reason;
+}

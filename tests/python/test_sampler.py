@@ -106,3 +106,22 @@ def test_negative_power_is_counted_and_warned_naming_the_rail():
     assert st["negative_power_per_rail"]["rail1"] == 0
     assert st["negative_power_samples"] == st["samples"]
     assert not math.isnan(st["lateness_p50_us"])
+
+
+def test_trace_writer_follows_the_rolling_window_and_says_what_was_dropped(tmp_path, caplog):
+    from edgepower import trace
+
+    sampler = _core.Sampler(_core.ConstantSensor([2.0]), rate_hz=5000, chunk_samples=16, max_samples=32,
+                            memory_policy="rolling")
+    w = trace.TraceWriter(str(tmp_path / "t.csv"), sampler.sensor.info, 5000.0)
+    sampler.start()
+    try:
+        assert wait_until(lambda: sampler.first_index > 100, timeout_s=20)
+    finally:
+        sampler.stop()
+    with caplog.at_level("WARNING", logger="edgepower"):
+        n = w.write(sampler)
+    w.close()
+    assert f"{sampler.first_index} samples were dropped" in caplog.text
+    assert w.written == len(sampler) and n == len(sampler) - sampler.first_index
+    assert len(trace.read_trace(str(tmp_path / "t.csv")).t_ns) == n

@@ -305,6 +305,7 @@ void ReplaySensor::read(double* power_w, double* counter_j) {
   const int64_t now = now_ns();
   if (start_ns_ < 0) start_ns_ = now;
   double elapsed_ns = static_cast<double>(now - start_ns_) * options_.speed;
+  if (!std::isfinite(elapsed_ns)) elapsed_ns = std::numeric_limits<double>::max();  // speed near DBL_MAX
   const double play = static_cast<double>(play_ns_);
   if (elapsed_ns >= play) {
     if (!options_.loop) {
@@ -312,12 +313,12 @@ void ReplaySensor::read(double* power_w, double* counter_j) {
                             std::to_string(play_ns_ * 1e-9) + " s of trace time (" + std::to_string(t_ns_.size()) +
                             " samples); pass loop=1 to play it again and again");
     }
+    // Laps as a double: a very fast play of a very short trace may count more than int64 holds.
     const double laps = std::floor(elapsed_ns / play);
     elapsed_ns -= laps * play;
-    if (elapsed_ns >= play) elapsed_ns = 0;  // rounding at a lap's edge
-    const auto lap = static_cast<int64_t>(laps);
-    if (lap != lap_) {
-      lap_ = lap;
+    if (!(elapsed_ns >= 0 && elapsed_ns < play)) elapsed_ns = 0;  // rounding at a lap's edge
+    if (laps != lap_) {
+      lap_ = laps;
       cursor_ = 0;
     }
   }
@@ -330,7 +331,7 @@ void ReplaySensor::read(double* power_w, double* counter_j) {
     for (std::size_t r = 0; r < rails; ++r) {
       double c = counter_j_[cursor_ * rails + r];
       if (lap_ > 0) {
-        c += static_cast<double>(lap_) * lap_j_[r];
+        c += lap_ * lap_j_[r];
         if (info_.counter_range_j > 0) c = std::fmod(c, info_.counter_range_j);
       }
       counter_j[r] = c;

@@ -61,7 +61,7 @@ class ReplaySensor : public Sensor {
   std::vector<double> lap_j_;     // loop: counter increase over one lap, per rail (unwrapped)
   int64_t play_ns_ = 0;           // trace time played: span + the median sample interval
   int64_t start_ns_ = -1;         // wall time of the first read
-  int64_t lap_ = 0;               // loop: laps completed
+  double lap_ = 0;                // loop: laps completed
   std::size_t cursor_ = 0;
 };
 

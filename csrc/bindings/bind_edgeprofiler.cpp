@@ -2,7 +2,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.hpp"
-#include "core/edgeprofiler.hpp"
+#include "compat/edgeprofiler.hpp"
 
 namespace py = pybind11;
 

@@ -1,8 +1,8 @@
 #include <pybind11/stl.h>
 
 #include "bindings.hpp"
-#include "core/emulators/ina3221.hpp"
-#include "core/emulators/nvml_like.hpp"
+#include "testing/ina3221.hpp"
+#include "testing/nvml_like.hpp"
 
 namespace py = pybind11;
 

@@ -52,10 +52,22 @@ from .export.tables import DISTILBERT_COLUMNS
 
 FORMAT = "edgepower-profile/1"
 
+#: Row statuses whose figures were measured (``not resolved`` and ``below idle`` rows keep their
+#: raw figures but are not printed as signed numbers).
+MEASURED = ("ok", "not resolved", "below idle")
+
 
 @dataclass
 class LayerRow:
-    """One row of a report (the columns of :meth:`Report.to_pandas`; units in the names)."""
+    """One row of a report (the columns of :meth:`Report.to_pandas`; units in the names).
+
+    ``status`` is ``ok`` (measured and, with 2+ rounds, its net energy's 95 % CI excludes zero),
+    ``not resolved`` (the CI includes zero: the layer's energy is below what this run can
+    resolve; ``net_energy_upper_mj`` is the bound to print, ``< bound``), ``below idle`` (the
+    whole CI below zero: the idle baseline does not hold for this window), ``failed``,
+    ``no data`` or ``no energy``. ``net_energy_per_inference_mj`` always keeps the raw mean.
+    ``energy_pct`` is the share of the rows that are ``ok`` (they add up to 100).
+    """
 
     layer: str
     module: str
@@ -75,6 +87,7 @@ class LayerRow:
     net_energy_per_inference_mj: float
     ci95_mj: float
     ci95_pct: float
+    net_energy_upper_mj: float
     avg_power_w: float
     net_power_w: float
     idle_power_w: float
@@ -230,9 +243,10 @@ class Report:
     @property
     def closure(self) -> Dict[str, float]:
         """Sum of the layers / whole model, for net energy, gross energy and latency (1.0: the
-        layers account for the whole model exactly)."""
+        layers account for the whole model exactly). The ratio of the means; its spread over
+        rounds is :attr:`closure_ci`."""
         model = self.record("(model)")
-        layers = [r for r in self.records if r.kind == "layer" and r.status == "ok"]
+        layers = [r for r in self.records if r.kind == "layer" and r.status in MEASURED]
         out = {}
         for name, key in (("net_energy", "net_energy_per_inference_mj"), ("gross_energy", "energy_per_inference_mj"),
                           ("latency", "latency_ms")):
@@ -240,6 +254,12 @@ class Report:
             m = getattr(model, key)
             out[name] = total / m if finite(m) and m != 0 else math.nan
         return out
+
+    @property
+    def closure_ci(self) -> Dict[str, Dict[str, float]]:
+        """Per round, sum of the layers / whole model: ``{"net_energy": {"mean", "ci95", "n"},
+        "latency": {...}}`` (empty for a report without it, e.g. one read from an older JSON)."""
+        return dict(self.meta.get("closure", {}))
 
     # ---- outputs (edgepower.export) -----------------------------------------------------------------
     def to_pandas(self):
@@ -323,4 +343,4 @@ class Report:
         return cls.from_dict(_json.load(path_or_text))
 
 
-__all__ = ["COLUMNS", "DISTILBERT_COLUMNS", "FORMAT", "LayerRow", "Report", "Window"]
+__all__ = ["COLUMNS", "DISTILBERT_COLUMNS", "FORMAT", "MEASURED", "LayerRow", "Report", "Window"]

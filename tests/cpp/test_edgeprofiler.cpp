@@ -1,5 +1,7 @@
-// EdgeProfiler interop: timestamp parsing, log parsing errors, timedelta rounding, upstream's
-// sweep rules (skip, take, consumption, shared boundaries, truncation) and the corrected mode.
+// EdgeProfiler compatibility (csrc/compat, library edgepower_compat): timestamp formatting,
+// timedelta rounding, upstream's sweep rules (skip, take, consumption, shared boundaries,
+// truncation), the corrected mode, Python's float repr, pandas' CSV and their log format.
+// The log parser of the core is tested in test_edgeprofiler_log.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/edgeprofiler.hpp"
+#include "compat/edgeprofiler.hpp"
 #include "core/energy.hpp"
 
 using namespace edgepower;
@@ -15,12 +17,6 @@ using namespace edgepower::edgeprofiler;
 
 namespace {
 constexpr int64_t kDay20241121_us = 1732147200LL * 1000000LL;  // 2024-11-21 00:00:00
-
-int64_t ts(const char* s) {
-  int64_t t = 0;
-  EXPECT_TRUE(parse_timestamp_us(s, &t)) << s;
-  return t;
-}
 
 struct Sweep {
   std::vector<double> mean;
@@ -38,26 +34,6 @@ Sweep sweep(const std::vector<int64_t>& t, const std::vector<double>& p, const s
   return s;
 }
 }  // namespace
-
-TEST(EdgeProfilerTimestamp, FractionIsRightPadded) {
-  EXPECT_EQ(ts("20241121-00:00:01.20"), kDay20241121_us + 1'200'000);
-  EXPECT_EQ(ts("20241121-00:00:01.2"), kDay20241121_us + 1'200'000);
-  EXPECT_EQ(ts("20241121-00:00:01.000007"), kDay20241121_us + 1'000'007);
-  EXPECT_EQ(ts("19700101-00:00:00.000001"), 1);
-  EXPECT_EQ(ts("20250109-13:43:59.122593"), 1736430239122593LL);
-}
-
-TEST(EdgeProfilerTimestamp, RejectsWhatStrptimeRejects) {
-  int64_t t = 42;
-  for (const char* bad : {"20241121-00:00:01", "20241121-00:00:01.", "20241121-00:00:01.1234567",
-                          "20241121 00:00:01.5", "20241321-00:00:01.5", "20230229-00:00:01.5",
-                          "20241121-24:00:01.5", "20241121-00:60:01.5", "20241121-00:00:60.5",
-                          "2024112-00:00:01.55", "20241121-00:00:01.5x", ""}) {
-    EXPECT_FALSE(parse_timestamp_us(bad, &t)) << bad;
-  }
-  EXPECT_EQ(t, 42);
-  EXPECT_TRUE(parse_timestamp_us("20240229-23:59:59.999999", &t));  // leap day
-}
 
 TEST(EdgeProfilerTimestamp, FormatRoundTrips) {
   for (const char* s : {"20241121-00:00:01.200000", "20250109-13:43:59.122593", "19691231-23:59:59.999999"}) {
@@ -79,50 +55,6 @@ TEST(EdgeProfilerTimedelta, RoundsHalfToEvenLikeCPython) {
   EXPECT_EQ(timedelta_ms_to_us(2.12433123588562), 2124);
   EXPECT_EQ(timedelta_ms_to_us(0.4507492184638977), 451);
   EXPECT_THROW(timedelta_ms_to_us(std::numeric_limits<double>::infinity()), std::invalid_argument);
-}
-
-TEST(EdgeProfilerLog, ParsesLinesBlanksAndCrlf) {
-  const std::string text =
-      "20241121-00:00:01.00,5000.0,1100.0\r\n"
-      "\n"
-      "  20241121-00:00:01.20, 5000 ,+1200.5  \n"
-      "20241121-00:00:01.10,4990.0,1e3";  // no final newline, and a step back in time
-  PowerLog log = parse_power_log(text);
-  ASSERT_EQ(log.t_us.size(), 3u);
-  EXPECT_EQ(log.t_us[1], kDay20241121_us + 1'200'000);
-  EXPECT_DOUBLE_EQ(log.voltage_mv[1], 5000.0);
-  EXPECT_DOUBLE_EQ(log.current_ma[1], 1200.5);
-  EXPECT_DOUBLE_EQ(log.current_ma[2], 1000.0);
-  EXPECT_EQ(log.line, (std::vector<int64_t>{1, 3, 4}));
-  EXPECT_EQ(log.blank_lines, 1u);
-  EXPECT_EQ(log.backward_steps, 1u);
-  EXPECT_EQ(log.first_backward_line, 4u);
-  EXPECT_TRUE(parse_power_log("").t_us.empty());
-}
-
-TEST(EdgeProfilerLog, MalformedLineNamesItsNumber) {
-  const std::string good = "20241121-00:00:01.00,5000.0,1100.0\n";
-  struct Case { std::string line; std::string why; };
-  for (const Case& c : {Case{"20241121-00:00:01.20,5000.0", "3 comma-separated"},
-                        Case{"20241121-00:00:01.20,5000.0,1,2", "more than 3"},
-                        Case{"2024-11-21 00:00:01.20,5000.0,1200", "bad timestamp"},
-                        Case{"20241121-00:00:01.20,5k,1200", "bad voltage"},
-                        Case{"20241121-00:00:01.20,5000,nan", "bad current"},
-                        Case{"20241121-00:00:01.20,5000,", "bad current"}}) {
-    try {
-      parse_power_log(good + "\n" + good + c.line + "\n" + good);
-      FAIL() << "accepted " << c.line;
-    } catch (const ParseError& e) {
-      EXPECT_EQ(e.line(), 4u) << c.line;
-      const std::string what = e.what();
-      EXPECT_NE(what.find("line 4"), std::string::npos) << what;
-      EXPECT_NE(what.find(c.why), std::string::npos) << what;
-    }
-  }
-}
-
-TEST(EdgeProfilerLog, MissingFileIsAnError) {
-  EXPECT_THROW(read_power_log("/nonexistent/edgepower/log.log"), std::runtime_error);
 }
 
 TEST(EdgeProfilerCompat, SkipsThenTakesInclusiveWindow) {

@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "core/clock.hpp"
-#include "core/emulators/ina3221.hpp"
-#include "core/emulators/nvml_like.hpp"
+#include "testing/ina3221.hpp"
+#include "testing/nvml_like.hpp"
 #include "core/sensors/jetson_hwmon.hpp"
 #include "core/sensors/synthetic.hpp"
 #include "core/sensors/sysfs.hpp"

@@ -14,6 +14,7 @@ nn = torch.nn
 
 from edgepower._native import core  # noqa: E402
 from edgepower.edgeprofiler import EdgeProfilerWarning, layer_averages, map_power_to_layers  # noqa: E402
+from edgepower.monitor import PowerMonitor  # noqa: E402
 from edgepower.profile import LayerProfiler  # noqa: E402
 from edgepower.report import Report  # noqa: E402
 
@@ -44,8 +45,37 @@ def insitu_report():
     torch.set_num_threads(1)
     timeline = core.Timeline()
     sensor = core.RegionSensor(timeline, LEVELS, IDLE_W)
-    return LayerProfiler(model(), sensor=sensor, rate_hz=4000, mode="in-situ", repeats=200, rounds=2, warmup=1,
-                         idle_s=0.05).profile(torch.randn(2, 16))
+    mon = PowerMonitor(sensor, rate_hz=4000)
+    report = LayerProfiler(model(), monitor=mon, mode="in-situ", repeats=200, rounds=2, warmup=1,
+                           idle_s=0.05).profile(torch.randn(2, 16))
+    report.test_read_ns = mon.samples().read_ns.astype(np.int64)  # how long each read took
+    return report
+
+
+def racing_share(report, i, period_ns=250_000):
+    """Per round, the share of the readings attributed to call site i that raced a mark. The
+    region sensor reads the power of the region whose begin mark it has seen when the read
+    starts; a mark is stamped, then published, and a hook thread preempted in between publishes
+    late. So a reading can show another layer's level only if a mark (any layer's or the
+    model's edge) lies inside the read itself, [start, end], or up to one sample period (250 us
+    at 4 kHz: a preemption of the marking thread longer than that is not covered) before it;
+    every other reading shows exactly the site's level."""
+    t_end = report.samples_t_ns
+    t_start = t_end - report.test_read_ns - period_ns
+    ta = report.attribution_t_ns
+    cy = report.cycles
+    t0, t1 = np.asarray(cy["t0_ns"]), np.asarray(cy["t1_ns"])
+    marks = np.sort(np.concatenate([t0[t0 >= 0], t1[t1 >= 0], np.asarray(cy["model_t0_ns"]),
+                                    np.asarray(cy["model_t1_ns"])]))
+    raced = np.searchsorted(marks, t_end, side="right") > np.searchsorted(marks, t_start, side="left")
+    counts, _, owner = core.assign_samples(ta, np.zeros(ta.shape[0]), t0[:, i], t1[:, i])
+    rounds = np.asarray(cy["round"])
+    shares = []
+    for r in np.unique(rounds):
+        mine = np.isin(owner, np.flatnonzero(rounds == r))
+        if mine.any():
+            shares.append(float(raced[mine].mean()))
+    return max(shares) if shares else 0.0
 
 
 def test_round_trip_in_situ_compat(insitu_report, tmp_path):
@@ -73,9 +103,13 @@ def test_round_trip_in_situ_compat(insitu_report, tmp_path):
     t, p = t[first], report.samples_power_w[first]
     for i, (label, level) in enumerate(LEVELS.items()):
         row = report.row(label)
-        # In situ itself (test_insitu.py checks it closely); a reading racing a mark under load
-        # shifts a layer of tens of readings by a few %.
-        assert row["net_power_w"] == pytest.approx(level - IDLE_W, rel=0.1), label
+        # In situ itself (test_insitu.py checks it closely). Only a reading that raced a mark can
+        # show another level, by at most the largest step between levels (10 W): per round, the
+        # mean reading is off by at most 10 W x the share of such readings, and the net power is
+        # a latency-weighted mean over rounds. (Under load a microsecond ReLU's few readings race
+        # often: 1.745 vs 2.0 W was seen.)
+        share = racing_share(report, i)
+        assert abs(row["net_power_w"] - (level - IDLE_W)) <= 10.0 * share + 1e-9, (label, row["net_power_w"], share)
         t0 = np.asarray(report.cycles["t0_ns"])[:, i]
         t1 = np.asarray(report.cycles["t1_ns"])[:, i]
         counts, sums, _ = core.assign_samples(t, p, t0, t1)
@@ -106,11 +140,15 @@ def test_isolation_export_reads_back_in_corrected_mode(tmp_path):
     if not out["time_ordered"]:
         assert any("corrected" in str(w.message) for w in caught)
     df = map_power_to_layers(tmp_path, "iso", mode="corrected")
-    avg = df.groupby("layer_name")["layer_power_including_idle_power_micro_watt"].mean() * 1e-6
-    # Corrected mode integrates each window by trapezoid, as our isolation windows were: the
-    # same figure up to microsecond truncation of 30 ms windows (< 1e-4) and the current rounding.
-    for label in LEVELS:
-        assert avg[label] == pytest.approx(report.row(label)["avg_power_w"], rel=1e-3), label
+    # Corrected mode integrates each window by trapezoid, as our isolation windows were: per
+    # window (cycle k = the k-th round), the same mean power up to the microsecond truncation of
+    # the window edges (< 1e-4 of a 30 ms window) and the current's rounding (2.5 uW).
+    got = df.set_index(["cycle", "layer_name"])["layer_power_including_idle_power_micro_watt"] * 1e-6
+    rounds = sorted({w["round"] for w in report.windows if w["kind"] == "layer"})
+    for w in report.windows:
+        if w["kind"] == "layer":
+            mine = w["energy_j"] / w["duration_s"]
+            assert got[(rounds.index(w["round"]) + 1, w["label"])] == pytest.approx(mine, rel=1e-3), w["label"]
 
 
 def test_export_bad_input(insitu_report, tmp_path):

@@ -8,6 +8,8 @@ import time
 import numpy as np
 import pytest
 
+from edgepower.report import MEASURED
+
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
@@ -121,7 +123,7 @@ def test_net_energy_per_layer_matches_the_timeline(run):
         assert t0.shape[0] == 450
         truth_mj = (LEVELS[label] - IDLE_W) * float(np.mean(t1 - t0)) * 1e-9 * 1e3
         row = report.row(label)
-        assert row["status"] == "ok", row
+        assert row["status"] in MEASURED, row
         assert row["net_energy_per_inference_mj"] == pytest.approx(truth_mj, rel=tol), label
         assert row["avg_power_w"] == pytest.approx(LEVELS[label], rel=tol)
         assert math.isfinite(row["ci95_mj"])

@@ -1,8 +1,6 @@
 """File-based sensors on the fixture trees in tests/data/sensors: values, totals, errors, auto."""
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
 import os
 import shutil
@@ -16,6 +14,8 @@ import edgepower
 from edgepower import _core, cli
 from edgepower.sensors import SensorError, SensorUnavailable, create_sensor, sensors
 
+from conftest import denied, fixture_tree
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "sensors"
 ORIN0 = "sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon1"
 RAPL_PKG = "sys/class/powercap/intel-rapl:0/energy_uj"
@@ -27,30 +27,7 @@ def _no_real_nvml(monkeypatch):
     monkeypatch.setenv("EDGEPOWER_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1")
 
 
-def tree(tmp_path: Path, *names: str) -> str:
-    """A writable root made of one or more fixture trees merged."""
-    root = tmp_path / "root"
-    for name in names:
-        shutil.copytree(DATA / name, root, dirs_exist_ok=True)
-    root.mkdir(exist_ok=True)
-    os.chmod(root, 0o755)
-    os.chmod(tmp_path, 0o755)
-    return str(root)
-
-
-@contextlib.contextmanager
-def denied():
-    """Makes opening a 0400/0000 file fail with EACCES in this thread, even as root: while the
-    filesystem uid is not 0 the kernel drops CAP_DAC_OVERRIDE (setfsuid(2))."""
-    if os.geteuid() != 0:
-        yield
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.setfsuid(65534)
-    try:
-        yield
-    finally:
-        libc.setfsuid(0)
+tree = fixture_tree
 
 
 def read(sensor):

@@ -1,40 +1,18 @@
 """The nvml sensor against a fake libnvidia-ml compiled here and loaded through the real dlopen
-path (EDGEPOWER_NVML_LIBRARY). No GPU needed; tests that need a real one are marked ``nvml``."""
+path (EDGEPOWER_NVML_LIBRARY; the fake_nvml fixture is in conftest.py). No GPU needed; tests that
+need a real one are marked ``nvml``."""
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 import edgepower
 from edgepower.sensors import SensorUnavailable, create_sensor, sensors
 
-REPO = Path(__file__).resolve().parents[2]
-FAKE_SRC = REPO / "tests" / "fake_nvml" / "fake_nvml.cpp"
 FAKE_ENV = ("FAKE_NVML_DEVICE_COUNT", "FAKE_NVML_POWER_MW", "FAKE_NVML_AVERAGE_MW", "FAKE_NVML_ENERGY_STEP_MS",
             "FAKE_NVML_UNSUPPORTED", "FAKE_NVML_INIT_ERROR")
-
-
-def _compile(out: Path, *defines: str) -> Path:
-    cxx = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
-    if cxx is None:
-        pytest.skip("no C++ compiler (c++) to build the fake libnvidia-ml")
-    cmd = [cxx, "-std=c++17", "-shared", "-fPIC", "-O1", f"-I{REPO / 'csrc'}", *[f"-D{d}" for d in defines],
-           str(FAKE_SRC), "-o", str(out)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return out
-
-
-@pytest.fixture(scope="session")
-def fake_nvml(tmp_path_factory) -> dict:
-    d = tmp_path_factory.mktemp("fake_nvml")
-    return {"full": str(_compile(d / "libfake_nvml.so")),
-            "legacy": str(_compile(d / "libfake_nvml_legacy.so", "FAKE_NVML_LEGACY")),
-            "nohandle": str(_compile(d / "libfake_nvml_nohandle.so", "FAKE_NVML_NO_HANDLE"))}
 
 
 @pytest.fixture

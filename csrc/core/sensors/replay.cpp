@@ -1,6 +1,6 @@
 #include "replay.hpp"
 
-#include "../edgeprofiler.hpp"
+#include "edgeprofiler_log.hpp"
 
 #include <algorithm>
 #include <cerrno>

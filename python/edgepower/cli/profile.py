@@ -218,8 +218,7 @@ def cmd_profile(args) -> int:
 
         sensor_model = model_for(sensor.info)  # ValueError (exit 2) when the sensor has no known model
         monitor = CompensatedMonitor(sensor, sensor_model, args.estimator, rate_hz=args.rate)
-    import torch
-
+    torch = _need("torch", "edgepower profile (install the torch build for your device: see the README)")
     torch.manual_seed(args.seed)
     model, margs, mkwargs, what, preset = build_model(args.model, batch, args.image_size, args.seq_len)
     device = args.device

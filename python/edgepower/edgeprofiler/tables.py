@@ -15,9 +15,9 @@ if TYPE_CHECKING:  # pragma: no cover
 def pandas_module():
     try:
         import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is in the report extra
-        raise ImportError("edgepower.edgeprofiler returns pandas DataFrames: pip install 'edgepower[report]' "
-                          "(or pip install pandas)") from None
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        raise ImportError("edgepower.edgeprofiler returns pandas DataFrames and pandas is missing: "
+                          "pip install pandas (a dependency of edgepower: reinstall it with pip)") from None
     return pd
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Dict, List
 
 from .common import ESTIMATE_NOTE
 from .common import finite as _finite
@@ -46,7 +46,7 @@ def summary(report) -> str:
             continue
         lines.append(f"  {name:<{w_name}} {r['layer']:<{w_label}}: Duration={_num(r['total_time_s'], '.2f', 7)}s"
                      f" | Energy={_num(r['energy_total_j'], '.2f', 8)}J | Avg Power={_num(r['avg_power_w'], '.2f', 7)}W")
-    ok = [r for r in layer_rows if r["status"] == "ok"]
+    ok = [r for r in layer_rows if r["status"] in ("ok", "not resolved", "below idle")]
     dur = sum(r["total_time_s"] for r in ok if _finite(r["total_time_s"]))
     en = sum(r["energy_total_j"] for r in ok if _finite(r["energy_total_j"]))
     lines.append(f"  {'Total':<{w_name + w_label + 1}}: Duration={_num(dur, '.2f', 7)}s | Energy={_num(en, '.2f', 8)}J"
@@ -65,13 +65,20 @@ def summary(report) -> str:
             lines.append(f"  {r['layer']:<{w_label}}  FAILED: {r['error']}")
             continue
         lines.append(f"  {r['layer']:<{w_label}}  {_num(r['energy_per_inference_mj'], '.4f', 10)}  "
-                     f"{_num(r['net_energy_per_inference_mj'], '.4f', 10)}  {_num(r['ci95_pct'], '.1f', 7)}  "
+                     f"{net_text(r):>10}  {_num(r['ci95_pct'], '.1f', 7)}  "
                      f"{_num(r['latency_ms'], '.4f', 10)}  {_num(r['avg_power_w'], '.2f', 7)}  "
                      f"{_num(r['energy_pct'], '.1f', 7)}  {r['num_samples'] if r['kind'] != 'unattributed' else '':>7}")
+    unresolved = [r["layer"] for r in report.rows if r["status"] in ("not resolved", "below idle")]
+    if unresolved:
+        lines.append(f"  ('< x': not resolved, the net energy's 95% CI includes zero, so it is below x mJ; 'below "
+                     f"idle': the CI lies below zero; neither has a share: {len(unresolved)} row(s))")
     c = report.closure
     lines.append("")
     lines.append(f"closure (sum of layers / whole model): net energy {_num(c['net_energy'], '.3f', 0)}, "
                  f"gross energy {_num(c['gross_energy'], '.3f', 0)}, latency {_num(c['latency'], '.3f', 0)}")
+    lines += closure_lines(report.closure_ci)
+    for w in m.get("warnings", []):
+        lines.append(f"WARNING: {w}")
     inplace = [r["layer"] for r in layer_rows if r["inplace"]]
     if inplace:
         lines.append(f"in-place layers (input restored before each call, restore cost subtracted): "
@@ -87,4 +94,34 @@ def summary(report) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["summary"]
+def net_text(r: Dict[str, Any]) -> str:
+    """The net energy as a reader should see it: the number where it is resolved, ``< bound``
+    where its CI includes zero, ``below idle`` where the CI lies below zero."""
+    if r["status"] == "not resolved":
+        return f"< {r['net_energy_upper_mj']:.4f}" if _finite(r["net_energy_upper_mj"]) else "n/r"
+    if r["status"] == "below idle":
+        return "below idle"
+    return _num(r["net_energy_per_inference_mj"], ".4f", 0)
+
+
+def closure_lines(ci: Dict[str, Dict[str, float]]) -> List[str]:
+    """The closure over rounds with its CI, and a plain statement when the layers and the whole
+    model disagree beyond it."""
+    out = []
+    for name, st in ci.items():
+        mean, half, n = st.get("mean"), st.get("ci95"), st.get("n", 0)
+        if not _finite(mean):
+            continue
+        what = name.replace("_", " ")
+        if _finite(half):
+            out.append(f"  per round, {what}: {mean:.3f} +- {half:.3f} (95% CI over {n} rounds)")
+            if abs(mean - 1.0) > half:
+                out.append(f"  the layers and the whole model disagree on {what} beyond the CI: the layers in "
+                           f"isolation sum to {mean:.0%} of the whole model (functional ops outside modules, "
+                           "caches and load differ between the two; see (unattributed))")
+        else:
+            out.append(f"  per round, {what}: {mean:.3f} (one round: no CI)")
+    return out
+
+
+__all__ = ["closure_lines", "net_text", "summary"]

@@ -47,8 +47,8 @@ from .isolation import measure as measure_isolation
 from .isolation import outcome as isolation_outcome
 from .options import InSituOptions, ProfileOptions
 from .presets import select_layers
-from .rows import build_rows
-from .run import Outcome, Progress, Run, provenance
+from .rows import build_rows, closure_stats
+from .run import Outcome, Progress, Run, idle_drift_warnings, provenance
 
 
 class LayerProfiler:
@@ -202,6 +202,7 @@ class LayerProfiler:
             run.prepare()
             run.start()
             recorded = measure_in_situ(run) if in_situ else measure_isolation(run, self.before_window)
+            run.idle_after()
         finally:
             run.finish()
         self._emit(Progress("done", 1, 1))
@@ -223,7 +224,10 @@ class LayerProfiler:
                           monitor.info.kind, bool(monitor.info.estimated), run.model)
         if outcome.annotate is not None:
             outcome.annotate(rows)
+        for w in idle_drift_warnings(run, rows):
+            run.warn(w)
         meta = provenance(run, outcome.method)
+        meta["closure"] = closure_stats(run.sites, outcome.windows, run.idle_power_w, run.options.rounds)
         return Report(rows=rows, windows=outcome.windows, meta=meta, samples={"t_ns": s.t_ns, "power_w": power},
                       cycles=outcome.cycles, attribution_t_ns=outcome.attribution_t_ns)
 

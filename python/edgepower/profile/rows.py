@@ -4,7 +4,7 @@ of a module called more than once, ``(unattributed)`` (the whole model minus the
 from __future__ import annotations
 
 import math
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -34,6 +34,16 @@ def _row(label: str, module: str, call: Optional[int], kind: str, type_: str, pa
         status = "no data"
     if status == "ok" and not math.isfinite(gross):
         status = "no energy"
+    if status == "ok":
+        status = resolution(net, net_ci)
+        if status == "not resolved":
+            notes.append(f"not resolved: the 95 % CI of the net energy ({net * 1e3:.4g} +- {net_ci * 1e3:.2g} mJ) "
+                         "includes zero; more rounds, longer windows or a quieter device narrow it")
+        elif status == "below idle":
+            notes.append("below idle: the whole CI of the net energy is below zero, so the idle baseline does "
+                         "not hold for this window (the device's idle power drifted, or other load changed)")
+        elif n_ok < 2 and math.isfinite(net):
+            notes.append("a single round: no confidence interval")
     return LayerRow(**{
         "layer": label,
         "module": module,
@@ -53,6 +63,7 @@ def _row(label: str, module: str, call: Optional[int], kind: str, type_: str, pa
         "net_energy_per_inference_mj": net * 1e3,
         "ci95_mj": headline_ci * 1e3,
         "ci95_pct": abs(headline_ci / headline) * 100 if material(headline, gross) else math.nan,
+        "net_energy_upper_mj": max(net + net_ci, 0.0) * 1e3 if math.isfinite(net + net_ci) else math.nan,
         "avg_power_w": gross / lat if lat and math.isfinite(lat) else math.nan,
         "net_power_w": net / lat if lat and math.isfinite(lat) else math.nan,
         "idle_power_w": idle_w if idle_w is not None else math.nan,
@@ -109,16 +120,56 @@ def build_rows(sites: List[CallSite], whole: CallSite, windows: List[Window], id
         un_row.note += f"; includes the failed layers {', '.join(failed)}"
     rows.append(un_row)
     rows.append(model_row)
-    key = "net_energy_per_inference_mj" if idle_w is not None else "energy_per_inference_mj"
-    denom = getattr(model_row, key)
-    for row in rows:
-        if material(denom, model_row.energy_per_inference_mj):
-            row.energy_pct = getattr(row, key) / denom * 100
+    _shares(rows, "net_energy_per_inference_mj" if idle_w is not None else "energy_per_inference_mj")
     return rows
+
+
+def resolution(net_j: float, ci_j: float) -> str:
+    """``ok`` when the net energy's 95 % CI excludes zero (or there is no CI to judge: one
+    round, no baseline), ``not resolved`` when it includes zero, ``below idle`` when it lies
+    wholly below zero."""
+    if not (math.isfinite(net_j) and math.isfinite(ci_j)):
+        return "ok"
+    if net_j - ci_j > 0:
+        return "ok"
+    if net_j + ci_j < 0:
+        return "below idle"
+    return "not resolved"
+
+
+def _shares(rows: List[LayerRow], key: str) -> None:
+    """Share of each ``ok`` layer row and of ``(unattributed)`` (if ``ok``) in their sum, so the
+    shares of the rows a reader can trust add up to 100; the others get none."""
+    part = [r for r in rows if r.kind in ("layer", "unattributed") and r.status == "ok"]
+    total = sum(getattr(r, key) for r in part if math.isfinite(getattr(r, key)))
+    model = next(r for r in rows if r.kind == "model")
+    if not material(total, model.energy_per_inference_mj):
+        return
+    for r in part:
+        r.energy_pct = getattr(r, key) / total * 100
+
+
+def closure_stats(sites: List[CallSite], windows: List[Window], idle_w: Optional[float],
+                  rounds: int) -> Dict[str, Dict[str, float]]:
+    """Per round, the sum of the (not failed) layers over the whole model, for net energy (gross
+    without a baseline) and latency: mean, 95 % CI half-width and rounds."""
+    ok = [s for s in sites if not s.error]
+    per = [per_round(windows, s.label, rounds, idle_w) for s in ok]
+    model = per_round(windows, MODEL_LABEL, rounds, idle_w)
+    out: Dict[str, Dict[str, float]] = {}
+    for name, key in (("net_energy" if idle_w is not None else "gross_energy", "net_j" if idle_w is not None
+                       else "gross_j"), ("latency", "latency_s")):
+        layers = np.sum([getattr(p, key) for p in per], axis=0) if per else np.full(rounds, np.nan)
+        m = getattr(model, key)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(m != 0, layers / m, np.nan)
+        mean, ci, n = mean_ci(ratio)
+        out[name] = {"mean": mean, "ci95": ci, "n": n}
+    return out
 
 
 def params_of(module: Any) -> int:
     return int(sum(p.numel() for p in module.parameters()))
 
 
-__all__ = ["build_rows"]
+__all__ = ["build_rows", "closure_stats", "resolution"]

@@ -86,6 +86,10 @@ class Run:
     started_here: bool = False
     idle_power_w: Optional[float] = None
     idle_source: str = ""
+    idle_before_w: Optional[float] = None
+    idle_after_w: Optional[float] = None
+    settle_s: float = 0.0
+    warnings: List[str] = field(default_factory=list)
     target_window_s: float = math.nan
     update_interval_s: float = math.nan
     update_interval_source: str = "unknown"
@@ -117,14 +121,14 @@ class Run:
         self.sync, self.devices = synchronizer(self.model, self.sites + [self.whole])
 
     def start(self) -> None:
-        """Starts the monitor (if it is not running), waits for its first samples, takes the
-        idle baseline and sizes the target window."""
+        """Starts the monitor (if it is not running), waits for its first samples, sizes the
+        target window and takes the idle baseline."""
         if not self.monitor.running:
             self.monitor.start()
             self.started_here = True
         _wait_for_first_sample(self.monitor)
+        self._target_window()  # first: the settle pause before idle uses the update interval
         self._idle()
-        self._target_window()
 
     def finish(self) -> None:
         """Clean-up on every path: restores the modules' modes and stops a monitor this run
@@ -140,17 +144,64 @@ class Run:
                 self.sampler_error = str(exc)
 
     def _idle(self) -> None:
+        """The idle baseline before profiling: given, or measured over ``idle_s`` after a settle
+        pause (the capture just ran the model; a filtering sensor still shows it)."""
         o, monitor = self.options, self.monitor
         if o.idle_power_w is not None:
             monitor.idle_power_w = o.idle_power_w
             self.idle_power_w, self.idle_source = o.idle_power_w, "given"
         elif o.idle_s > 0:
             self.emit(Progress("idle", 0, 1))
-            self.idle_power_w = monitor.measure_idle(o.idle_s)
+            self.settle_s = self._settle_s()
+            time.sleep(self.settle_s)
+            self.idle_before_w = self.idle_power_w = monitor.measure_idle(o.idle_s)
             self.emit(Progress("idle", 1, 1))
-            self.idle_source = f"measured over {o.idle_s:g} s before profiling"
+            self.idle_source = f"measured over {o.idle_s:g} s before profiling (after {self.settle_s:.2g} s to settle)"
+            self._check_idle_level(self.idle_before_w)
         else:
             self.idle_power_w, self.idle_source = None, "none (idle_s=0): net figures are not available"
+
+    def _settle_s(self) -> float:
+        """0.1 s, plus five time constants of the sensor's filter where one is known (a running
+        average keeps showing the capture's load for that long), capped at 10 s."""
+        tau = 0.0
+        estimator = self.monitor.estimator
+        if estimator is not None:
+            tau = estimator.model.filter_tau_s
+        elif math.isfinite(self.update_interval_s):
+            tau = self.update_interval_s
+        return min(10.0, 0.1 + 5.0 * tau)
+
+    def idle_after(self) -> None:
+        """Measures idle again after the last window (as long as before) and uses the mean of the
+        two, so a baseline that drifted during the profile is seen and halved; the drift's effect
+        on the rows is judged against their CIs (:func:`idle_drift_warnings`)."""
+        o = self.options
+        if o.idle_power_w is not None or o.idle_s <= 0 or self.idle_before_w is None:
+            return
+        self.emit(Progress("idle", 0, 1))
+        time.sleep(self.settle_s)  # the last window's load must leave the sensor (hold, filter) first
+        self.idle_after_w = self.monitor.measure_idle(o.idle_s)
+        self.emit(Progress("idle", 1, 1))
+        self.idle_power_w = 0.5 * (self.idle_before_w + self.idle_after_w)
+        self.monitor.idle_power_w = self.idle_power_w
+        self.idle_source = (f"mean of {o.idle_s:g} s before and {o.idle_s:g} s after profiling (each after "
+                            f"{self.settle_s:.2g} s to settle)")
+
+    def _check_idle_level(self, idle_w: float) -> None:
+        """An estimate whose idle is near its maximum cannot see this process's work."""
+        info = self.monitor.info
+        max_w = _watts(dict(info.details).get("max_w", ""))
+        if info.estimated and math.isfinite(max_w) and max_w > 0 and idle_w > 0.8 * max_w:
+            self.warn(f"the idle baseline is {idle_w:.1f} W, {idle_w / max_w:.0%} of the estimate's maximum "
+                      f"{max_w:.1f} W: other processes are loading the CPU, so a system-wide estimate cannot see "
+                      "this process's work and net energies will be noise. Use the per-process estimate, stop the "
+                      "other load, or measure on a device with a power sensor.")
+
+    def warn(self, message: str) -> None:
+        """A warning for the user: logged now and kept in the report's provenance."""
+        log.warning("%s", message)
+        self.warnings.append(message)
 
     def _target_window(self) -> None:
         interval, source = math.nan, "unknown"
@@ -176,6 +227,31 @@ def _wait_for_first_sample(monitor: PowerMonitor) -> None:
             raise SensorError(f"sensor {monitor.info.kind} gave no samples within 2 s of starting "
                               f"(read errors: {st.get('read_errors')}, last error: {st.get('last_error') or 'none'})")
         time.sleep(min(0.002, 0.5 / monitor.rate_hz))
+
+
+def _watts(text: Any) -> float:
+    """The number at the start of a sensor detail such as ``"65.000 W"`` (NaN if none)."""
+    try:
+        return float(str(text).split()[0])
+    except (ValueError, IndexError):
+        return math.nan
+
+
+def idle_drift_warnings(run: Run, rows: List[LayerRow]) -> List[str]:
+    """Warnings when the idle baseline moved between before and after by more than the rows'
+    CIs: the drift times a row's latency is the error it puts into that row's net energy."""
+    if run.idle_before_w is None or run.idle_after_w is None:
+        return []
+    drift = run.idle_after_w - run.idle_before_w
+    worst = [r for r in rows if r.kind == "layer" and r.status in ("ok", "not resolved")
+             and math.isfinite(r.ci95_mj) and math.isfinite(r.latency_ms)
+             and 0.5 * abs(drift) * r.latency_ms > r.ci95_mj]
+    if not worst:
+        return []
+    return [f"the idle power drifted by {drift:+.3f} W during the profile ({run.idle_before_w:.3f} W before, "
+            f"{run.idle_after_w:.3f} W after): half of that times the latency is more than the CI for "
+            f"{len(worst)} layer(s), e.g. {worst[0].layer}. Net energies use the mean of the two; keep the device "
+            "idle and at a steady temperature (or profile again) for tighter figures."]
 
 
 def edge_gap_limit_s(run: Run) -> float:
@@ -212,6 +288,10 @@ def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
         "method": settings,
         "idle_power_w": run.idle_power_w,
         "idle_source": run.idle_source,
+        "idle": {"before_w": run.idle_before_w, "after_w": run.idle_after_w, "settle_s": run.settle_s,
+                 "drift_w": (run.idle_after_w - run.idle_before_w) if run.idle_after_w is not None
+                 and run.idle_before_w is not None else None},
+        "warnings": list(run.warnings),
         "monitor": prov,
         "sensor": monitor.info.kind,
         "estimated": bool(monitor.info.estimated),
@@ -229,4 +309,4 @@ def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
     return meta
 
 
-__all__ = ["Outcome", "Progress", "Run", "edge_gap_limit_s", "provenance"]
+__all__ = ["Outcome", "Progress", "Run", "edge_gap_limit_s", "idle_drift_warnings", "provenance"]

@@ -156,11 +156,11 @@ def run_setting(setting: Setting, layers: Dict[str, float], *, rounds: int = 3, 
     tl = source.timeline
     w = tl.windows()
     idle_id = tl.region("(idle)")
-    k = int(np.flatnonzero(w["region"] == idle_id)[0])
-    idle_t0, idle_t1 = int(w["t0_ns"][k]), int(w["t1_ns"][k])
-    idle_dur = (idle_t1 - idle_t0) * 1e-9
+    # The profiler measures idle before and after the layers and uses the mean: so does the score.
+    idle_w = [(int(w["t0_ns"][k]), int(w["t1_ns"][k])) for k in np.flatnonzero(w["region"] == idle_id)]
     methods = setting.methods()
-    idle_est = {m: _estimate(m, smodel, samples, idle_t0, idle_t1) / idle_dur for m in methods}
+    idle_est = {m: float(np.mean([_estimate(m, smodel, samples, a, b) / ((b - a) * 1e-9) for a, b in idle_w]))
+                for m in methods}
     rows = []
     for label, busy_s in layers.items():
         wins = [x for x in report.windows if x["label"] == label and x["kind"] == "layer"]

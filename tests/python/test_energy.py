@@ -1,22 +1,13 @@
-"""The native energy functions through the bindings, against exact integrals and NumPy."""
+"""The native energy functions (csrc/core/energy) through the bindings, against exact integrals
+and NumPy."""
 import math
-import time
 
 import numpy as np
 import pytest
 
-import edgepower
 from edgepower import _core
 
 S = 1_000_000_000
-
-
-def test_now_ns_is_time_monotonic_ns():
-    for _ in range(100):
-        a = time.monotonic_ns()
-        b = edgepower.now_ns()
-        c = time.monotonic_ns()
-        assert a <= b <= c
 
 
 def test_integrate_linear_ramp_exact_and_matches_numpy():
@@ -79,16 +70,3 @@ def test_repeat_stats_ci_uses_student_t():
     assert s["mean"] == 11.0
     assert s["ci95_half_width"] == pytest.approx(2.776445 * math.sqrt(2.5) / math.sqrt(5), rel=1e-6)
     assert _core.student_t_quantile(0.975, 1) == pytest.approx(12.7062, abs=1e-4)
-
-
-def test_timeline_marks_windows_and_merge():
-    tl = _core.Timeline()
-    a = tl.region("a")
-    tl.begin(a)
-    tl.end(a)
-    tl.merge(np.array([10, 20], np.int64), np.array([a, a], np.int32), np.array([1, 0], np.uint8))
-    w = tl.windows()
-    assert list(w["t0_ns"][:1]) == [10] and list(w["t1_ns"][:1]) == [20]
-    assert len(tl) == 4
-    with pytest.raises(ValueError, match="not a region"):
-        tl.merge(np.array([1], np.int64), np.array([7], np.int32), np.array([1], np.uint8))

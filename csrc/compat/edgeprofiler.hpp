@@ -1,7 +1,10 @@
 #pragma once
-// EdgeProfiler (fuzzylabs/edge-vision-power-estimation) interoperability: their power log
-// parser, their per-layer mapping rule reproduced exactly ("compat"), and a corrected mapping
-// (trapezoid energy per window, no sample consumption).
+// EdgeProfiler (fuzzylabs/edge-vision-power-estimation) format compatibility, outside the
+// measurement core (library edgepower_compat): their per-layer mapping rule reproduced exactly
+// ("compat"), a corrected mapping (trapezoid energy per window, no sample consumption), and
+// writers of their formats: power logs, pandas-identical CSVs, Python's float repr, their
+// timestamps and timedelta rounding. The power log *reader* is a trace format of the core
+// (core/sensors/edgeprofiler_log.hpp, used by the replay sensor) and is included here.
 //
 // Units: EdgeProfiler timestamps are naive wall-clock datetimes; here they become int64
 // microseconds since 1970-01-01 00:00:00 of the same (unspecified) zone (`_us`). Voltage is mV,
@@ -11,26 +14,11 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "core/sensors/edgeprofiler_log.hpp"
+
 namespace edgepower::edgeprofiler {
-
-/// A malformed input line. line() is 1-based (0 when not tied to a line).
-class ParseError : public std::runtime_error {
- public:
-  ParseError(const std::string& what, std::size_t line) : std::runtime_error(what), line_(line) {}
-  std::size_t line() const { return line_; }
-
- private:
-  std::size_t line_;
-};
-
-/// Parses "YYYYmmdd-HH:MM:SS.f" where the fraction has 1 to 6 digits (right-padded with zeros,
-/// as Python's %f does: ".20" is 200000 us) into microseconds since 1970-01-01. Date and time
-/// fields are fixed width and range-checked (month 1-12, day within the month, 00-23:00-59:00-59).
-/// Returns false (and leaves *t_us alone) when the text is not exactly that.
-bool parse_timestamp_us(std::string_view text, int64_t* t_us);
 
 /// Formats microseconds since 1970-01-01 as "YYYYmmdd-HH:MM:SS.ffffff" (always 6 digits).
 std::string format_timestamp_us(int64_t t_us);
@@ -39,26 +27,6 @@ std::string format_timestamp_us(int64_t t_us);
 /// fractional part times 1000 in double arithmetic, and the sub-microsecond leftover rounded half
 /// to even on the total, exactly as CPython's datetime module does. ms must be finite.
 int64_t timedelta_ms_to_us(double ms);
-
-/// The samples of one power log, in file order.
-struct PowerLog {
-  std::vector<int64_t> t_us;        ///< microseconds since 1970-01-01
-  std::vector<double> voltage_mv;   ///< millivolts as written
-  std::vector<double> current_ma;   ///< milliamps as written
-  std::vector<int64_t> line;        ///< 1-based line number of each sample
-  std::size_t blank_lines = 0;      ///< empty or whitespace-only lines, skipped
-  std::size_t backward_steps = 0;   ///< samples whose timestamp is earlier than the previous one
-  std::size_t first_backward_line = 0;  ///< line of the first such sample, 0 if none
-};
-
-/// Parses a power log held in memory: one sample a line, "<timestamp>,<mV>,<mA>"; spaces, tabs
-/// and a '\r' around a line are ignored and blank lines are skipped (counted in blank_lines). mV and mA are decimal numbers (spaces around
-/// them allowed) and must be finite. Throws ParseError naming the line and what was wrong.
-PowerLog parse_power_log(std::string_view text);
-
-/// Reads and parses a power log file. Throws std::runtime_error when the file cannot be read,
-/// ParseError for a malformed line.
-PowerLog read_power_log(const std::string& path);
 
 /// Upstream's rule, reproduced exactly. Rows (cycle-major, then layer in execution order) have
 /// windows [start_us[r], end_us[r]]. One forward pass over the samples in file order: skip samples

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "../clock.hpp"
+#include "core/clock.hpp"
 
 namespace edgepower {
 

@@ -27,7 +27,7 @@
 #include <atomic>
 #include <vector>
 
-#include "../sensors/synthetic.hpp"
+#include "core/sensors/synthetic.hpp"
 
 namespace edgepower {
 

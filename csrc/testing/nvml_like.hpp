@@ -13,8 +13,8 @@
 #include <mutex>
 #include <random>
 
-#include "../sensor.hpp"
-#include "../sensors/synthetic.hpp"
+#include "core/sensor.hpp"
+#include "core/sensors/synthetic.hpp"
 
 namespace edgepower {
 

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "../clock.hpp"
+#include "core/clock.hpp"
 
 namespace edgepower {
 

@@ -78,7 +78,7 @@ def test_figures_come_from_the_cpu_table(tmp_path):
 
 def test_profile_beside_a_busy_neighbour_gives_the_layers_own_cpu_energy(busy_neighbour, one_torch_thread):
     per_cpu_w = 20.0
-    model = torch.nn.Sequential(Burn(0.002), Burn(0.004), torch.nn.Linear(512, 512), torch.nn.ReLU())
+    model = torch.nn.Sequential(Burn(0.005), Burn(0.01), torch.nn.Linear(512, 512), torch.nn.ReLU())
     x = torch.randn(64, 512)
     sensor = f"cpu-process:idle=0,max={per_cpu_w},cpus=1"
     report = profile_layers(model, x, sensor=sensor, rate_hz=1000, min_window_s=0.5, rounds=3, warmup=2, idle_s=0.5)
@@ -87,19 +87,27 @@ def test_profile_beside_a_busy_neighbour_gives_the_layers_own_cpu_energy(busy_ne
         row = report.row(label)
         assert row["status"] == "ok" and row["estimated"] is True, row
         # Positive by construction: a window holds at least its calls' CPU time, and the counter's
-        # error at each edge is at most one scheduler tick of CPU (<= 10 ms x 20 W = 0.2 J), far
-        # below the >= 0.5 s window's energy even at the third of a core a busy neighbour leaves.
+        # error at each edge is at most one scheduler tick of this thread's CPU (<= 10 ms x 20 W =
+        # 0.2 J at CONFIG_HZ >= 100), zero-mean, against a >= 0.5 s window holding every call's CPU.
         assert row["net_energy_per_inference_mj"] > 0, row
-    for label, cpu_s in (("0", 0.002), ("1", 0.004)):
+    for label, cpu_s in (("0", 0.005), ("1", 0.01)):
         row = report.row(label)
         # Physics: net energy per call = per_cpu_w x the call's CPU time, whatever the neighbour
-        # does to its latency. Bounds: the spin stops within one time.thread_time() call past
-        # cpu_s and a call costs at most ~50 us of Python around it (both <= 0.1 ms: +5 % at
-        # 2 ms); the counter lags by at most one tick (10 ms) at each of a window's two edges,
-        # over >= 0.5 s windows of which this thread gets >= 1/3 CPU (>= 0.17 s): +-12 % for one
-        # window, zero-mean, and the mean over 3 rounds is within that too.
+        # does to its latency. The spin reads its own thread clock, which makes the kernel account
+        # its runtime up to that instant, so the counter has no tick lag here. What is left:
+        # - the Python around each call (module call, loop, the last clock read past cpu_s):
+        #   about 0.09 ms measured under a load average of 20, bounded by 0.4 ms: 0 to +8 %;
+        # - each window edge falls between two samples at most 4 ms apart (the profiler measures
+        #   wider gaps again) where the counter rises at <= one CPU (20 W): <= 80 mJ per edge,
+        #   zero-mean, over a window of >= 0.5 s holding >= 10 calls even at 50 ms latency per
+        #   call: <= +-4 % per call at 5 ms after the mean over 3 rounds (+-16 % / sqrt(3) / 2);
+        # - the idle baseline (<= 0.05 W, asserted above) x the latency: <= -1 %.
+        # Together: 0.95 to 1.15 times per_cpu_w x cpu_s.
         expected_mj = per_cpu_w * cpu_s * 1e3
-        assert row["net_energy_per_inference_mj"] == pytest.approx(expected_mj, rel=0.17), row
+        ratio = row["net_energy_per_inference_mj"] / expected_mj
+        print(f"layer {label}: net {row['net_energy_per_inference_mj']:.2f} mJ = {ratio:.4f} x expected, "
+              f"latency {row['latency_ms']:.2f} ms, CI {row['ci95_pct']:.2f} %")
+        assert 0.95 <= ratio <= 1.15, row
         assert row["latency_ms"] >= cpu_s * 1e3  # wall time never undercuts CPU time on one thread
     # The neighbour saturates both cores: the system-wide estimate would see ~100 % utilisation
     # whether this layer runs or not. This one only counts this process.

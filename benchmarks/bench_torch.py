@@ -275,7 +275,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer pairs and windows")
     ap.add_argument("--profiles", action="store_true", help="also profile resnet18 and DistilBERT (slow)")
-    ap.add_argument("--only-profiles", action="store_true", help="only the profiles")
+    ap.add_argument("--sections", default="observer,forward,loops",
+                    help="comma-separated: observer, forward, loops, profiles (results of sections not run are "
+                         "kept from the existing JSON)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "torch.json"))
     a = ap.parse_args()
     st = torch_native.available()
@@ -293,7 +295,8 @@ def main() -> int:
                                        "load_avg": os.getloadavg()}}
     print(f"edgepower._torch benchmarks on {platform.node()} ({os.cpu_count()} CPUs), torch {torch.__version__}, "
           f"1 torch thread, load average {os.getloadavg()[0]:.1f}, {res['machine']['date']}")
-    if not a.only_profiles:
+    sections = set(x.strip() for x in a.sections.split(",") if x.strip()) | ({"profiles"} if a.profiles else set())
+    if "observer" in sections:
         oc = observer_cost(pairs=6 if a.quick else 15, n_ops=20000)
         res["observer_cost"] = oc
         print("op observer, cost per observed op (TorchScript loop of aten::add on 1-element tensors, "
@@ -303,6 +306,7 @@ def main() -> int:
             ew, bw = v["extra_ns_per_op_wall"], v["op_alone_ns_wall"]
             print(f"  {mode:15s} CPU +{e['median']:6.0f} ns/op [{e['p25']:.0f}..{e['p75']:.0f}] beside the op alone "
                   f"{b['median']:5.0f} ns; wall +{ew['median']:6.0f} ns/op beside {bw['median']:5.0f} ns")
+    if "forward" in sections:
         fs = forward_slowdown(_models(a.quick), pairs=6 if a.quick else 16, forwards=1 if a.quick else 2)
         res["forward_slowdown"] = fs
         print("forward slow-down with the observer on (all depths), paired alternating chunks, median [IQR] of the "
@@ -313,6 +317,7 @@ def main() -> int:
                   f"ms on: {sc['median'] * 100:+5.2f} % [IQR {sc['p25'] * 100:+.2f}..{sc['p75'] * 100:+.2f}]; wall "
                   f"{sw['median'] * 100:+5.2f} % [IQR {sw['p25'] * 100:+.2f}..{sw['p75'] * 100:+.2f}] "
                   f"({v['ops_per_forward_all_depths']} ops/forward, {v['ops_per_forward_outermost']} outermost)")
+    if "loops" in sections:
         lo = loop_overhead(windows=5 if a.quick else 11, window_s=0.05 if a.quick else 0.1, cache=cache)
         res["loops"] = lo
         print(f"isolated-layer loops, time per call (median of alternating windows); Python loop overhead "
@@ -325,7 +330,7 @@ def main() -> int:
             extra = (f"; AOTInductor {'cached' if comp.get('cached') else 'compiled in %.1f s (export %.1f s)' % (comp.get('compile_s', 0), comp.get('export_s', 0))}"
                      if comp else f"; AOTInductor failed: {v.get('aoti_error')}")
             print(f"  {name:14s} " + ", ".join(parts) + extra)
-    if a.profiles or a.only_profiles:
+    if "profiles" in sections:
         pr = profiles(a.quick, cache)
         res["profiles"] = pr
         print("profiles with non-module ops as rows ((unattributed) share of latency, before -> after):")

@@ -43,8 +43,8 @@ class NativeRunner {
   /// min = max: exactly that many). Returns n+1 stamps for n calls made: stamps[0] before the
   /// first call, stamps[i] after call i (on CUDA the last one after the closing
   /// synchronisation). Throws std::invalid_argument for counts < 0, min < 1 or
-  /// max < min. The stamps are preallocated (max_repeats + 1), so the loop allocates only
-  /// what the layer itself allocates.
+  /// max < min. The stamps are preallocated (max_repeats + 1, uninitialised), so the loop
+  /// allocates only what the layer itself allocates.
   std::vector<int64_t> window(const std::vector<at::Tensor>& inputs, int64_t warmup, int64_t min_repeats,
                               int64_t max_repeats, int64_t target_ns);
 

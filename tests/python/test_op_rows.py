@@ -147,3 +147,36 @@ def test_isolation_rows_for_the_captured_calls(net):
     assert all(math.isfinite(r["latency_ms"]) for r in ops)
     with pytest.raises(ValueError, match="needs an in-situ report"):
         op_rows.insitu_op_rows(rep, None)
+
+
+class Inner(torch.nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:  # aten::sum, aten::gt, then aten::is_nonzero (`if tensor:`) outside any layer
+            x = x * 2
+        return x
+
+
+class Gated(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = Inner()
+        self.lin = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.lin(self.inner(x)) + 1
+
+
+@needs_native
+def test_in_situ_module_names_survive_ops_the_capture_leaves_out(one_torch_thread):
+    model, x = Gated().eval(), torch.ones(2, 4)
+    calls = op_capture.capture_op_calls(model, (x,), {}, ["lin"])
+    # `if tensor:` (Tensor.__bool__) returns no tensor: not captured, but stamped in situ.
+    assert [c.op for c in calls] == ["aten::sum", "aten::gt", "aten::mul", "aten::add"]
+    prof = LayerProfiler(model, sensor="constant:5", layers=["lin"], mode="in-situ", idle_power_w=1.0, rounds=1,
+                         repeats=3, warmup=1)
+    with torch_native.OpObserver(max_depth=1) as obs:
+        before = prof.profile(x)
+    rep = op_rows.insitu_op_rows(before, obs.stamps(), op_calls=calls)
+    mods = {r["layer"]: r["module"] for r in rep.rows if r["kind"] == "op"}
+    assert mods == {"aten::sum#0": "inner", "aten::gt#0": "inner", "aten::is_nonzero#0": "", "aten::mul#0": "inner",
+                    "aten::add#0": ""}

@@ -220,13 +220,18 @@ def insitu_op_rows(report: Report, stamps: Any, op_calls: Optional[Sequence[Any]
     n_all = acc["count"].sum(axis=1)
     pooled = np.where(n_all > 0, acc["sum"].sum(axis=1) / np.maximum(n_all, 1), math.nan)
     module_of: Dict[str, str] = {}
-    if op_calls:  # the capture's sequence of outermost ops must match the first stamped forward's
+    if op_calls:
+        # Align the capture's outermost ops with the first stamped forward's, in order; the
+        # stamps may hold ops the capture leaves out (aten::is_nonzero of an `if tensor:`).
         seq = [(a, call.parent) for call in op_calls for a in (call.aten_ops or [call.op])]
-        first = [keys[i] for i in np.flatnonzero(fc == fc.min())]
-        if [s[0] for s in seq] == [k.rsplit("#", 1)[0] for k in first]:
-            module_of = {k: p for k, (_, p) in zip(first, seq)}
-        else:
-            log.info("insitu_op_rows: the captured op calls do not match the stamped forward; rows get no module")
+        j = 0
+        for k in (keys[i] for i in np.flatnonzero(fc == fc.min())):
+            if j < len(seq) and seq[j][0] == k.rsplit("#", 1)[0]:
+                module_of[k] = seq[j][1]
+                j += 1
+        if j < len(seq):
+            log.info("insitu_op_rows: %d of %d captured op calls not found in the stamped forward", len(seq) - j,
+                     len(seq))
     launch = bool(getattr(stamps, "launch_times", False))
     mixed = bool(report.meta.get("method", {}).get("cuda_events"))
     if mixed:

@@ -141,14 +141,11 @@ def choose_alpha(X: np.ndarray, y: np.ndarray, groups: Sequence[str], alphas: Se
 def nnls(A: np.ndarray, b: np.ndarray, iters: int = 200) -> np.ndarray:
     """Non-negative least squares (Lawson-Hanson active set) on the normal equations: few
     columns (tens), any number of rows; each step solves a system of the active columns only."""
-    n = A.shape[1]
-    G, h = A.T @ A, A.T @ b
-    x = np.zeros(n)
-    passive = np.zeros(n, bool)
+    n, G, h = A.shape[1], A.T @ A, A.T @ b
+    x, passive = np.zeros(n), np.zeros(n, bool)
 
     def solve(P: np.ndarray) -> np.ndarray:
-        z = np.zeros(n)
-        idx = np.flatnonzero(P)
+        z, idx = np.zeros(n), np.flatnonzero(P)
         try:
             z[idx] = np.linalg.solve(G[np.ix_(idx, idx)], h[idx])
         except np.linalg.LinAlgError:

@@ -152,7 +152,7 @@ def cmd_validate(args) -> int:
 
 
 def _build(args) -> Any:
-    from .profile import build_model
+    from .models import build_model
 
     try:
         model, a, kw, _, _ = build_model(args.model, args.batch_size, args.image_size, args.seq_len)

@@ -139,19 +139,27 @@ def choose_alpha(X: np.ndarray, y: np.ndarray, groups: Sequence[str], alphas: Se
 
 
 def nnls(A: np.ndarray, b: np.ndarray, iters: int = 200) -> np.ndarray:
-    """Non-negative least squares (Lawson-Hanson active set); small problems only."""
-    n = A.shape[1]
-    x = np.zeros(n)
-    passive = np.zeros(n, bool)
+    """Non-negative least squares (Lawson-Hanson active set) on the normal equations: few
+    columns (tens), any number of rows; each step solves a system of the active columns only."""
+    n, G, h = A.shape[1], A.T @ A, A.T @ b
+    x, passive = np.zeros(n), np.zeros(n, bool)
+
+    def solve(P: np.ndarray) -> np.ndarray:
+        z, idx = np.zeros(n), np.flatnonzero(P)
+        try:
+            z[idx] = np.linalg.solve(G[np.ix_(idx, idx)], h[idx])
+        except np.linalg.LinAlgError:
+            z[idx] = np.linalg.lstsq(G[np.ix_(idx, idx)], h[idx], rcond=None)[0]
+        return z
+
     for _ in range(iters):
-        w = A.T @ (b - A @ x)
+        w = h - G @ x
         cand = (~passive) & (w > 1e-12 * max(1.0, float(np.abs(w).max(initial=0.0))))
         if not cand.any():
             break
         passive[np.argmax(np.where(cand, w, -np.inf))] = True
         while True:
-            z = np.zeros(n)
-            z[passive] = np.linalg.lstsq(A[:, passive], b, rcond=None)[0]
+            z = solve(passive)
             if (z[passive] > 0).all():
                 x = z
                 break
@@ -160,7 +168,6 @@ def nnls(A: np.ndarray, b: np.ndarray, iters: int = 200) -> np.ndarray:
             x = x + alpha * (z - x)
             passive &= x > 1e-15
     return x
-
 
 
 def cost_terms(row: Dict[str, Any], group: str) -> Dict[str, float]:

@@ -7,7 +7,9 @@ import pytest
 
 import edgepower
 
-PKG_DIR = os.path.dirname(os.path.abspath(edgepower.__file__))
+# The source tree (the checkout under test), whether the package is installed or on PYTHONPATH.
+PKG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "python", "edgepower")
 MAX_LINES = 400
 # Modules kept for one release under their 0.1 names (CHANGELOG.md): they only re-export.
 DEPRECATED = {"edgepower.methods", "edgepower.profiler", "edgepower.insitu", "edgepower.presets",

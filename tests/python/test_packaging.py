@@ -6,10 +6,10 @@ import os
 import re
 import sys
 
-import edgepower
-
-PKG_DIR = os.path.dirname(os.path.abspath(edgepower.__file__))
-ROOT = os.path.dirname(os.path.dirname(PKG_DIR))
+# The source tree, not the installed copy: CI installs the package into a venv (no pyproject.toml
+# beside it), and the check is about what this checkout declares.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PKG_DIR = os.path.join(ROOT, "python", "edgepower")
 # Installed by the user for their device (torch), or needed only by one feature that says how to
 # install it when it is missing.
 OPTIONAL = {"torch", "torchvision", "transformers", "pytest", "mlflow", "prometheus_client", "perfetto",

@@ -33,7 +33,8 @@ def add_parsers(sub) -> None:
     f.add_argument("--device", default=None, help="device name for EdgeProfiler data (default: Jetson (EdgeProfiler data))")
     f.set_defaults(func=cmd_fit)
     m = ps.add_parser("measure", help="measure layer latencies of the zoo (or named networks) on this CPU")
-    m.add_argument("names", nargs="*", help="zoo networks (default: all): " + ", ".join(_zoo_names()))
+    m.add_argument("names", nargs="*", help="zoo networks (default: all; the list is in docs/predict.md, and an unknown name "
+                   "is answered with it)")
     m.add_argument("-o", "--output", "--out", dest="out", required=True, help="folder for one report JSON per network and dataset.csv")
     m.add_argument("--rounds", type=int, default=15, help="rounds, each figure a median over them (>= 15)")
     m.add_argument("-k", type=int, default=3, help="timed forwards per round, fastest kept (default 3)")
@@ -63,12 +64,6 @@ def add_parsers(sub) -> None:
     q.add_argument("--no-strict-device", action="store_true",
                    help="predict even when this machine's device key differs from the predictor's (flagged)")
     q.set_defaults(func=cmd_predict)
-
-
-def _zoo_names() -> List[str]:
-    from ..predict.zoo import ZOO
-
-    return [e.name for e in ZOO]
 
 
 def _dataset(inputs: List[str], device: Any):

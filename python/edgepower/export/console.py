@@ -14,6 +14,11 @@ def summary(report) -> str:
     share), aligned, with the CI, the idle baseline and the closure ratio."""
     m = report.meta
     lines = []
+    partial = m.get("partial")
+    if partial:
+        lines.append(f"PARTIAL REPORT (interrupted): {partial.get('windows_finished')} of "
+                     f"{partial.get('windows_planned')} windows measured, {partial.get('rounds_complete')} rounds "
+                     "complete; the figures cover the finished windows only")
     rounds = m.get("method", {}).get("rounds", "?")
     lines.append(f"edgepower profile: {m.get('model', '?')} ({m.get('model_params', 0):,} params), inputs "
                  f"{m.get('inputs', '?')}, devices {', '.join(m.get('devices', []))}")

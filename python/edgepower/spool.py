@@ -257,9 +257,10 @@ def _complete_size(path: str) -> Tuple[int, int]:
     return (start + nl + 1 if nl >= 0 else 0), size
 
 
-def read_spool(path: Any) -> Spool:
+def read_spool(path: Any, samples: bool = True) -> Spool:
     """Reads the spool folder ``path`` up to the last complete record of each file (a writer
     killed mid-line leaves a partial last line, ignored and counted in ``incomplete``).
+    ``samples=False`` reads the records only (``samples`` is then empty).
 
     Raises FileNotFoundError when ``path`` holds no spool, ValueError naming the line when a
     record before the last is not valid JSON."""
@@ -287,13 +288,13 @@ def read_spool(path: Any) -> Spool:
     s_ok, s_size = _complete_size(samples_path) if os.path.isfile(samples_path) else (0, 0)
     rails = list(header.get("rails", []))
     head = b""
-    if s_ok:
+    if s_ok and samples:
         with open(samples_path, "rb") as f:
             head = f.read(min(s_ok, _TAIL))
     if b"\nt_ns,read_ns" in head:
-        samples = trace.read_trace(samples_path, size=s_ok)
-    else:  # killed before the trace's header line was complete: no samples yet
-        samples = trace.Trace({}, rails, np.zeros(0, np.int64), np.zeros(0, np.int32),
+        data = trace.read_trace(samples_path, size=s_ok)
+    else:  # not asked for, or killed before the trace's header line was complete: no samples yet
+        data = trace.Trace({}, rails, np.zeros(0, np.int64), np.zeros(0, np.int32),
                               np.zeros((0, len(rails))), np.zeros((0, len(rails))))
     names: Dict[int, str] = {}
     t, reg, beg = [], [], []
@@ -307,7 +308,7 @@ def read_spool(path: Any) -> Spool:
     marks = {"t_ns": np.asarray(t, np.int64), "region": np.asarray(reg, dtype=object),
              "begin": np.asarray(beg, bool)}
     ev_tail, s_tail = ev_size - ev_ok, s_size - s_ok
-    return Spool(path, header, samples, marks, [r for r in records if r["type"] == "window"],
+    return Spool(path, header, data, marks, [r for r in records if r["type"] == "window"],
                  [r for r in records if r["type"] == "profile_window"], records,
                  any(r["type"] == "end" for r in records),
                  {"samples_bytes": s_tail, "events_bytes": ev_tail, "events_records": int(ev_tail > 0)})

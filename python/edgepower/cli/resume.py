@@ -80,6 +80,7 @@ class Session:
     recorded: Dict[str, Any] = dataclasses.field(default_factory=dict)  # the spool's "profile" record
     resumed: Dict[Tuple[str, int], List[Any]] = dataclasses.field(default_factory=dict)
     monitor: Any = None
+    replace: bool = False
 
     # ---- before any work ------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -98,11 +99,11 @@ class Session:
             return
         latest, _ = _latest_spool(args.out)
         if args.resume is None and latest is not None:
-            if not read_spool(latest).of_type("report"):
+            if not read_spool(latest, samples=False).of_type("report"):
                 raise ValueError(f"{latest} holds an interrupted profile: finish it with `edgepower profile --resume "
                                  f"{args.out}`, or remove {os.path.join(args.out, 'spool*')} (or pass another -o, or "
                                  "--no-spool) to start over")
-            _remove_spools(args.out)
+            self.replace = True  # a finished profile's spools go when the new one starts (make_monitor)
         n = 1 if latest is None or args.resume is None else max(1, _session_number(latest)) + 1
         self.spool_dir = os.path.join(args.out, "spool" if n == 1 else f"spool-{n}")
 
@@ -112,7 +113,7 @@ class Session:
         if path is None:
             raise FileNotFoundError(f"--resume {args.resume}: no spool there (an `edgepower profile` output folder "
                                     "holds one in spool/, unless it ran with --no-spool)")
-        sp = read_spool(path)
+        sp = read_spool(path, samples=False)
         profiles = sp.of_type("profile")
         if not profiles:
             raise ValueError(f"--resume {args.resume}: {path} is not the spool of a profile (no 'profile' record)")
@@ -143,6 +144,8 @@ class Session:
             return None
         from ..monitor import PowerMonitor
 
+        if self.replace:
+            _remove_spools(self.args.out)
         os.makedirs(os.path.dirname(os.path.abspath(self.spool_dir)), exist_ok=True)
         self.monitor = PowerMonitor(sensor, rate_hz=self.args.rate, spool=self.spool_dir,
                                     spool_sync_s=self.args.spool_sync)

@@ -52,7 +52,7 @@ def interrupted(run: Run, make_report: Callable[..., Any]) -> ProfileInterrupted
         "interrupted": "Ctrl-C (SIGINT) during the measurement; the figures cover the finished windows only",
         "windows_finished": len(done), "windows_planned": planned, "rounds_complete": rounds_complete,
         "not_measured": [label for label in items if not any(w.label == label for w in done)],
-        "resume": "edgepower profile --resume OUT finishes it from its spool (the CLI's OUT/spool)",
+        "resume": "from the command line, `edgepower profile --resume OUT` finishes it from OUT/spool",
     }
     report.meta.setdefault("warnings", []).append(
         f"PARTIAL: interrupted after {len(done)} of {planned} windows ({rounds_complete} of "

@@ -41,6 +41,23 @@ EVENTS = "events.jsonl"
 _TAIL = 1 << 16  # bytes examined at a file's end for a partial line
 
 
+def check_path(path: Any) -> str:
+    """``path`` as a str if a spool can be written there (a folder, created if missing, holding no
+    spool yet); ValueError / FileNotFoundError saying what to do otherwise."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ValueError(f"spool must be a folder path (str or os.PathLike), got {path!r}")
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"cannot spool to {path!r}: folder {parent!r} does not exist")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"spool {path!r} is a file; give a folder (it is created if missing)")
+    if os.path.exists(os.path.join(path, EVENTS)):
+        raise ValueError(f"spool folder {path!r} already holds a spool; read it with edgepower.read_spool(), then "
+                         "remove it or choose another folder")
+    return path
+
+
 class SpoolWriter:
     """Appends a running monitor's samples, marks and windows to the spool folder ``path``.
 
@@ -50,20 +67,10 @@ class SpoolWriter:
     """
 
     def __init__(self, path: Any, sync_s: float = 1.0, flush_s: float = 0.2):
-        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-            raise ValueError(f"spool must be a folder path (str or os.PathLike), got {path!r}")
         for name, v in (("spool_sync_s", sync_s), ("flush_s", flush_s)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {v!r}")
-        self.path = os.fspath(path)
-        parent = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(parent):
-            raise FileNotFoundError(f"cannot spool to {self.path!r}: folder {parent!r} does not exist")
-        if os.path.exists(self.path) and not os.path.isdir(self.path):
-            raise ValueError(f"spool {self.path!r} is a file; give a folder (it is created if missing)")
-        if os.path.exists(os.path.join(self.path, EVENTS)):
-            raise ValueError(f"spool folder {self.path!r} already holds a spool; read it with "
-                             f"edgepower.read_spool(), then remove it or choose another folder")
+        self.path = check_path(path)
         self.sync_s, self.flush_s = float(sync_s), min(float(flush_s), float(sync_s))
         self.synced_samples = 0
         self.synced_records = 0
@@ -314,4 +321,4 @@ def read_spool(path: Any, samples: bool = True) -> Spool:
                  {"samples_bytes": s_tail, "events_bytes": ev_tail, "events_records": int(ev_tail > 0)})
 
 
-__all__ = ["EVENTS", "SAMPLES", "Spool", "SpoolWriter", "append_record", "read_spool"]
+__all__ = ["EVENTS", "SAMPLES", "Spool", "SpoolWriter", "append_record", "check_path", "read_spool"]

@@ -166,3 +166,11 @@ def test_no_spool_and_missing_model(factory_dir, capsys):
     assert "no spool there" in capsys.readouterr().err
     assert cli.main(["profile", "spool_models:make", "--spool-sync", "0", *ARGS]) == 2
     assert "--spool-sync must be a positive number of seconds" in capsys.readouterr().err
+    # --spool DIR holding a spool already, or under a missing folder: refused before the model is built.
+    (factory_dir / "sp").mkdir()
+    (factory_dir / "sp" / "events.jsonl").write_text("{}\n")
+    assert cli.main(["profile", "no_such_module:make", "--spool", "sp", *ARGS]) == 2
+    assert "spool folder 'sp' already holds a spool" in capsys.readouterr().err
+    assert cli.main(["profile", "no_such_module:make", "--spool", "no/such/sp", *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert "cannot spool to 'no/such/sp'" in err and "does not exist" in err

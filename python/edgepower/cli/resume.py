@@ -20,7 +20,7 @@ import re
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..spool import EVENTS, read_spool
+from ..spool import EVENTS, check_path, read_spool
 
 # The options that decide what is measured and how: recorded in the spool, checked on --resume.
 SETTINGS = ("model", "batch_size", "repeats", "sensor", "estimator", "rate", "rounds", "min_window", "warmup",
@@ -95,7 +95,7 @@ class Session:
         if args.no_spool:
             return
         if args.spool is not None:
-            self.spool_dir = args.spool
+            self.spool_dir = check_path(args.spool)  # before any work: a folder holding a spool is refused
             return
         latest, _ = _latest_spool(args.out)
         if args.resume is None and latest is not None:

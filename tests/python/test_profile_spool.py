@@ -174,3 +174,23 @@ def test_no_spool_and_missing_model(factory_dir, capsys):
     assert cli.main(["profile", "no_such_module:make", "--spool", "no/such/sp", *ARGS]) == 2
     err = capsys.readouterr().err
     assert "cannot spool to 'no/such/sp'" in err and "does not exist" in err
+
+
+def test_kill_9_then_resume_reuses_what_was_synced(factory_dir, capsys):
+    """A profile killed outright (no Ctrl-C handler runs): its spool still resumes."""
+    out = factory_dir / "out"
+    proc = _start(factory_dir, "spool_models:make", *ARGS, "-o", str(out))
+    deadline = time.monotonic() + 120
+    while _profile_windows(out / "spool") < 4 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the profile ended before it was killed: " + proc.stderr.read()
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    sp = read_spool(out / "spool")
+    assert not sp.complete and not list(out.glob("partial-*"))
+    assert cli.main(["profile", "--resume", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+    final = json.loads((out / "report.json").read_text())
+    windows = [w for w in final["windows"] if w["kind"] in ("layer", "model")]
+    assert len({(w["label"], w["round"]) for w in windows}) == len(windows) == 12 * ITEMS
+    assert final["meta"]["resumed"]["windows_reused"] == len(sp.profile_windows) >= 4

@@ -37,6 +37,7 @@ examples:
   edgepower profile distilbert --batch-size 16 --repeats 100 --sensor jetson-hwmon
   edgepower profile mymodels:make_resnet --sensor nvml --device cuda
   edgepower profile distilbert --dtype bfloat16 --out distilbert-bf16
+  edgepower profile --resume vgg11-profile     # finish a profile cut short (Ctrl-C writes partial-*)
 """
 
 

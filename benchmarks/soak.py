@@ -70,8 +70,8 @@ def soak(minutes: float, rate_hz: float, max_memory_mb: float, minute_s: float, 
                 time.sleep(max(0.0, min(0.9, end - time.monotonic())))
             n, t = len(mon.sampler), time.monotonic()
             st = mon.stats()
-            row = {"minute": minute, "t_s": minute * minute_s, "rss_mb": rss_mb(), "rate_hz": (n - last_n) / (t - last_t), "samples": n,
-                   "in_ram": n - mon.sampler.first_index, "dropped": int(st["dropped_samples"]),
+            row = {"minute": minute, "t_s": minute * minute_s, "rss_mb": rss_mb(),
+                   "rate_hz": (n - last_n) / (t - last_t), "samples": n, "in_ram": n - mon.sampler.first_index, "dropped": int(st["dropped_samples"]),
                    "spool_mb": du_mb(spool), "synced_samples": mon.spool.synced_samples}
             rows.append(row)
             last_n, last_t = n, t

@@ -156,6 +156,18 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(factory_dir):
     assert "Traceback" not in stderr
 
 
+def test_ctrl_c_while_the_command_line_loads_is_one_line_and_130(factory_dir):
+    """Ctrl-C in the first second: edgepower, the parser (which imports torch) or the model is
+    loading; wherever it lands, one line and 130."""
+    proc = _start(factory_dir, "spool_models:make", *ARGS, "-o", "early")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    lines = [x for x in stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "interrupted (Ctrl-C)" in lines[0], stderr
+
+
 def test_no_spool_and_missing_model(factory_dir, capsys):
     assert cli.main(["profile", *ARGS]) == 2
     assert "MODEL is missing" in capsys.readouterr().err

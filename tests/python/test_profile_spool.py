@@ -82,6 +82,7 @@ def test_ctrl_c_writes_the_partial_report_and_resume_finishes_it(factory_dir, ca
     assert rc == 130, stderr
     assert "Traceback" not in stderr
     assert "PARTIAL REPORT (interrupted)" in stdout and "INTERRUPTED (Ctrl-C)" in stdout
+    assert "mean of the measured rounds (of 12 planned)" in stdout
     assert f"edgepower profile --resume {out}" in stdout
     report = json.loads((out / "partial-report.json").read_text())
     partial = report["meta"]["partial"]

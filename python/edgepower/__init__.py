@@ -13,6 +13,7 @@ from .measure import measure
 from .measurement import Measurement, Samples, WindowResult
 from .monitor import CompensatedMonitor, PowerMonitor
 from .sensors import SensorError, SensorUnavailable, create_sensor, sensors
+from .spool import Spool, read_spool
 
 __version__ = "0.1.0"
 
@@ -53,6 +54,7 @@ __all__ = [
     "PowerMonitor",
     "Report",
     "Samples",
+    "Spool",
     "SensorError",
     "SensorUnavailable",
     "WindowResult",
@@ -61,6 +63,7 @@ __all__ = [
     "now_ns",
     "predict",
     "profile_layers",
+    "read_spool",
     "sensors",
     "__version__",
 ]

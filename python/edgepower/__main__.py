@@ -1,5 +1,9 @@
 import sys
 
-from .cli import main
+try:
+    from .cli import main
+except KeyboardInterrupt:  # Ctrl-C while edgepower itself is imported: one line, no traceback
+    print("edgepower: interrupted (Ctrl-C) during start-up: nothing was measured or written", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

@@ -7,12 +7,13 @@ import logging
 import math
 import threading
 import time
-import warnings
 from typing import Dict, Iterator, Optional, Union
 
 import numpy as np
 
 from . import trace
+from .readings import warn_about_readings as _warn_about_readings
+from .spool import SpoolWriter
 from ._native import core as _core
 from .energy.estimators import Estimator
 from .energy.window import window_energy
@@ -55,6 +56,9 @@ class PowerMonitor:
         At the cap, ``"stop"`` stops sampling (:meth:`stop` raises ``SamplerLimitError`` naming
         the cap and how to raise it); ``"rolling"`` keeps the newest samples and counts the
         dropped ones (``stats()["dropped_samples"]``).
+    spool, spool_sync_s : str, float
+        Folder to append samples, timeline marks and finished windows to as they happen, fsynced
+        every ``spool_sync_s`` (:mod:`edgepower.spool`; read with :func:`edgepower.read_spool`).
 
     Examples
     --------
@@ -67,7 +71,7 @@ class PowerMonitor:
                  timeline: Optional["_core.Timeline"] = None, max_consecutive_failures: int = 100,
                  log_path: Optional[str] = None, root: str = "/", realtime: bool = True,
                  estimator: Optional[Estimator] = None, max_memory_mb: Optional[float] = None,
-                 memory_policy: str = "stop"):
+                 memory_policy: str = "stop", spool: Optional[str] = None, spool_sync_s: float = 1.0):
         if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float)):
             raise ValueError(f"rate_hz must be a number of Hz, got {rate_hz!r}")
         if estimator is not None and not isinstance(estimator, Estimator):
@@ -99,6 +103,7 @@ class PowerMonitor:
         self._writer: Optional[trace.TraceWriter] = None
         self._log_thread: Optional[threading.Thread] = None
         self._log_stop = threading.Event()
+        self.spool: Optional[SpoolWriter] = SpoolWriter(spool, spool_sync_s) if spool is not None else None
 
     # ---- lifecycle ----------------------------------------------------------------------------
     @property
@@ -117,6 +122,8 @@ class PowerMonitor:
             self._log_stop.clear()
             self._log_thread = threading.Thread(target=self._log_loop, name="edgepower-log", daemon=True)
             self._log_thread.start()
+        if self.spool is not None and not self.spool.opened:
+            self.spool.open(self)
         return self
 
     def stop(self) -> None:
@@ -134,6 +141,8 @@ class PowerMonitor:
                 self._writer.write(self.sampler)
                 self._writer.close()
                 self._writer = None
+            if self.spool is not None:
+                self.spool.close(str(self.sampler.stats().get("stop_reason", "")))
 
     def _log_loop(self) -> None:
         while not self._log_stop.wait(0.2):
@@ -180,7 +189,10 @@ class PowerMonitor:
         self.timeline.end(self.timeline.region(name))
         t0 = self._open.pop(name)
         self.wait_for_sample_after(t1)
-        return self.measure(t0, t1, name=name)
+        m = self.measure(t0, t1, name=name)
+        if self.spool is not None:
+            self.spool.note({"type": "window", **{k: v for k, v in m.to_dict().items() if k != "provenance"}})
+        return m
 
     @contextlib.contextmanager
     def window(self, name: str) -> Iterator[WindowResult]:
@@ -366,19 +378,6 @@ class CompensatedMonitor(PowerMonitor):
     @property
     def method(self) -> str:
         return self.estimator.method  # type: ignore[union-attr]
-
-
-def _warn_about_readings(st: Dict[str, object]) -> None:
-    """Warns about readings the sampler flagged: negative power and counter resets, per rail."""
-    for rail, n in st.get("negative_power_per_rail", {}).items():  # type: ignore[union-attr]
-        if n:
-            warnings.warn(f"rail {rail!r} gave {n} negative power reading(s): check the sensor's wiring, "
-                          f"shunt or sign convention; energy over them is taken as measured", RuntimeWarning,
-                          stacklevel=3)
-    for rail, n in st.get("counter_resets_per_rail", {}).items():  # type: ignore[union-attr]
-        if n:
-            warnings.warn(f"rail {rail!r}: the energy counter reset {n} time(s) ({st.get('last_counter_reset')}); "
-                          f"windows across a reset are NaN, not integrated", RuntimeWarning, stacklevel=3)
 
 
 __all__ = ["CompensatedMonitor", "PowerMonitor"]

@@ -13,11 +13,12 @@ Lines starting with ``#`` are comments; ``t_ns`` is CLOCK_MONOTONIC nanoseconds.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import logging
 import math
 import os
-from typing import Dict, List, NamedTuple, Tuple
+from typing import IO, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -25,10 +26,13 @@ MAGIC = "# edgepower trace v1"
 log = logging.getLogger("edgepower")
 
 
-def _info_dict(info) -> Dict[str, object]:
+def info_dict(info) -> Dict[str, object]:
     d = info.to_dict() if hasattr(info, "to_dict") else dict(info)
     d = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
     return d
+
+
+_info_dict = info_dict
 
 
 class TraceWriter:
@@ -43,7 +47,7 @@ class TraceWriter:
         self.rails: List[str] = list(info.rails)
         self.has_counter = bool(info.has_counter)
         self._f = open(self.path, "w", encoding="utf-8", newline="\n")
-        meta = {"sensor": _info_dict(info), "rate_hz": rate_hz,
+        meta = {"sensor": info_dict(info), "rate_hz": rate_hz,
                 "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
         cols = ["t_ns", "read_ns"] + [f"power_w:{r}" for r in self.rails]
         if self.has_counter:
@@ -77,6 +81,11 @@ class TraceWriter:
         self.written = end
         return n
 
+    def sync(self) -> None:
+        """Makes what was written durable (fsync): the spool's sync points."""
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
     def close(self) -> None:
         if not self._f.closed:
             self._f.close()
@@ -91,10 +100,37 @@ class Trace(NamedTuple):
     counter_j: np.ndarray
 
 
-def _head(path: str) -> Tuple[Dict[str, object], List[str], int]:
+class _Prefix(io.RawIOBase):
+    """The first ``size`` bytes of a binary file (a spool's complete lines, edgepower.spool)."""
+
+    def __init__(self, f: IO[bytes], size: int):
+        self._f, self._left = f, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self._f.read(min(len(b), self._left))
+        b[:len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def _open(path: str, size: Optional[int], text: bool = True):
+    if size is None:
+        return open(path, encoding="utf-8") if text else open(path, "rb")
+    raw = io.BufferedReader(_Prefix(open(path, "rb"), size))
+    return io.TextIOWrapper(raw, encoding="utf-8") if text else raw
+
+
+def _head(path: str, size: Optional[int] = None) -> Tuple[Dict[str, object], List[str], int]:
     """(meta, header cells, lines before the data) of a trace; ValueError naming the line."""
     meta: Dict[str, object] = {}
-    with open(path, encoding="utf-8") as f:
+    with _open(path, size) as f:
         first = f.readline().rstrip("\n")
         if first != MAGIC:
             raise ValueError(f"{path}: line 1 is {first[:60]!r}, expected {MAGIC!r}; is this an edgepower trace?")
@@ -117,11 +153,12 @@ def _head(path: str) -> Tuple[Dict[str, object], List[str], int]:
     raise ValueError(f"{path}: no header line (t_ns,read_ns,...) found")
 
 
-def read_trace(path: str) -> Trace:
+def read_trace(path: str, size: Optional[int] = None) -> Trace:
     """Reads a trace CSV written by edgepower (with pandas' C parser). Raises ValueError naming
-    the line that is wrong."""
+    the line that is wrong. ``size``: read only the first ``size`` bytes (whole lines; the spool
+    reader passes the end of the last complete line)."""
     path = os.fspath(path)
-    meta, header, skip = _head(path)
+    meta, header, skip = _head(path, size)
     try:
         import pandas as pd
     except ImportError as exc:
@@ -131,18 +168,19 @@ def read_trace(path: str) -> Trace:
     # Exact floats: pandas 3 parses them round-trip by default; before, it has to be asked.
     exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
     try:
-        df = pd.read_csv(path, skiprows=skip, header=None, names=header, dtype=dtypes, comment="#",
-                         skip_blank_lines=True, engine="c", **exact)
+        with _open(path, size, text=False) as f:
+            df = pd.read_csv(f, skiprows=skip, header=None, names=header, dtype=dtypes, comment="#",
+                             skip_blank_lines=True, engine="c", **exact)
     except (ValueError, pd.errors.ParserError, OverflowError):
         df = None
     # pandas fills a short row with NaN: a NaN in the last column (rare in real traces) is checked
     # line by line, as is anything pandas refused, so every error names its line.
     if df is None or (len(header) > 2 and bool(df.iloc[:, -1].isna().any())):
-        return _read_checked(path, meta, header, skip)
+        return _read_checked(path, meta, header, skip, size)
     t = df["t_ns"].to_numpy(dtype=np.int64)
     vals = df.iloc[:, 2:].to_numpy(dtype=np.float64).reshape(len(df), len(header) - 2)
     if t.shape[0] > 1 and np.any(np.diff(t) < 0):
-        return _read_checked(path, meta, header, skip)
+        return _read_checked(path, meta, header, skip, size)
     return _trace(meta, header, t, df["read_ns"].to_numpy(dtype=np.int32), vals)
 
 
@@ -154,10 +192,11 @@ def _trace(meta: Dict[str, object], header: List[str], t: np.ndarray, rd: np.nda
     return Trace(meta, rails, t, rd, power, counter)
 
 
-def _read_checked(path: str, meta: Dict[str, object], header: List[str], skip: int) -> Trace:
+def _read_checked(path: str, meta: Dict[str, object], header: List[str], skip: int,
+                  size: Optional[int] = None) -> Trace:
     """The line-by-line reader: slow, but it names the line of every error."""
     rows: List[List[str]] = []
-    with open(path, encoding="utf-8") as f:
+    with _open(path, size) as f:
         for lineno, line in enumerate(f, start=1):
             line = line.strip()
             if lineno <= skip or not line or line.startswith("#"):
@@ -184,4 +223,4 @@ def _read_checked(path: str, meta: Dict[str, object], header: List[str], skip: i
     return _trace(meta, header, t, rd, vals)
 
 
-__all__ = ["MAGIC", "Trace", "TraceWriter", "read_trace"]
+__all__ = ["MAGIC", "Trace", "TraceWriter", "info_dict", "read_trace"]

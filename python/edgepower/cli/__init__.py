@@ -44,9 +44,17 @@ def _warning_to_stderr(message, category, filename, lineno, file=None, line=None
     print(f"warning: {message}", file=sys.stderr)
 
 
+INTERRUPTED = "interrupted (Ctrl-C) during start-up: nothing was measured or written"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()  # imports what the subcommands need (torch, for `predict`): seconds
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print(f"edgepower: {INTERRUPTED}", file=sys.stderr)
+        return 130
+    args.argv = list(argv) if argv is not None else sys.argv[1:]  # what was typed (profile --resume checks it)
     # Logs and warnings go to stderr (stdout carries the results, e.g. --json).
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s",
                         stream=sys.stderr)
@@ -54,6 +62,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     warnings.showwarning = _warning_to_stderr
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (start-up): one line, no traceback
+        print(f"edgepower {args.command}: interrupted (Ctrl-C) before any results were written", file=sys.stderr)
+        return 130
     except (ValueError, KeyError, FileNotFoundError, PermissionError, SensorError, ImportError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)

@@ -10,6 +10,7 @@ import os
 import sys
 from typing import Any
 
+from . import resume as _resume
 from .models import build_model, need, prepare_model
 
 DESCRIPTION = """\
@@ -36,6 +37,7 @@ examples:
   edgepower profile distilbert --batch-size 16 --repeats 100 --sensor jetson-hwmon
   edgepower profile mymodels:make_resnet --sensor nvml --device cuda
   edgepower profile distilbert --dtype bfloat16 --out distilbert-bf16
+  edgepower profile --resume vgg11-profile     # finish a profile cut short (Ctrl-C writes partial-*)
 """
 
 
@@ -66,7 +68,8 @@ def add_parser(sub) -> None:
     """Adds the ``profile`` subcommand to the CLI's subparsers."""
     p = sub.add_parser("profile", help="energy and latency per layer of a model (random weights)",
                        description=DESCRIPTION, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="vgg11 | distilbert | module.path:factory")
+    p.add_argument("model", nargs="?", default=None, help="vgg11 | distilbert | module.path:factory (not needed "
+                   "with --resume)")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default: 1 for VGG, 16 for DistilBERT)")
     p.add_argument("--repeats", type=_repeats, default="auto",
                    help="calls per window: 'auto' (adaptive, the default) or a fixed N, e.g. 100")
@@ -107,6 +110,7 @@ def add_parser(sub) -> None:
     p.add_argument("--trace", metavar="PATH", default=None,
                    help="also write the windows and power as Chrome trace-event JSON (Perfetto, chrome://tracing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _resume.add_arguments(p)
     p.set_defaults(func=cmd_profile)
 
 
@@ -145,10 +149,12 @@ class _Bar:
 def cmd_profile(args) -> int:
     """Runs ``edgepower profile``. Every argument is checked before the model is built."""
     from .._native import core as _core
-    from ..profile import InSituOptions, LayerProfiler, ProfileOptions
+    from ..profile import InSituOptions, LayerProfiler, ProfileInterrupted, ProfileOptions
     from ..profile.presets import PRESETS
     from ..sensors import create_sensor
 
+    session = _resume.Session(args)
+    session.prepare()  # --resume fills args from the spool (refusing options that differ)
     batch = args.batch_size if args.batch_size is not None else (16 if args.model.lower() == "distilbert" else 1)
     if batch < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch}")
@@ -173,7 +179,8 @@ def cmd_profile(args) -> int:
           f"shapes, not weight values); batch {batch}, device {device}, dtype {args.dtype}")
     bar = _Bar(not args.no_progress)
     prof = LayerProfiler(model, sensor=sensor, rate_hz=args.rate, layers=layers, depth=args.depth, options=options,
-                         progress=bar)
+                         progress=bar, monitor=session.make_monitor(sensor))
+    session.attach(prof, model, margs, mkwargs)
     info = sensor.info
     print(f"sensor: {info.kind} ({info.description})")
     if info.estimated:
@@ -181,13 +188,18 @@ def cmd_profile(args) -> int:
               "not a measurement.")
     try:
         report = prof.profile(*margs, **mkwargs)
+    except ProfileInterrupted as exc:
+        bar.close()
+        return session.interrupted(exc)
     except KeyboardInterrupt:
         bar.close()
         print("interrupted: nothing written (hooks removed, model modes restored)", file=sys.stderr)
         return 130
     finally:
         bar.close()
+    session.annotate(report)
     _write_outputs(report, args)
+    session.finished(os.path.join(args.out, "report.json"))
     return 0
 
 

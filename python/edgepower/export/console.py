@@ -14,6 +14,11 @@ def summary(report) -> str:
     share), aligned, with the CI, the idle baseline and the closure ratio."""
     m = report.meta
     lines = []
+    partial = m.get("partial")
+    if partial:
+        lines.append(f"PARTIAL REPORT (interrupted): {partial.get('windows_finished')} of "
+                     f"{partial.get('windows_planned')} windows measured, {partial.get('rounds_complete')} rounds "
+                     "complete; the figures cover the finished windows only")
     rounds = m.get("method", {}).get("rounds", "?")
     lines.append(f"edgepower profile: {m.get('model', '?')} ({m.get('model_params', 0):,} params), inputs "
                  f"{m.get('inputs', '?')}, devices {', '.join(m.get('devices', []))}")
@@ -61,7 +66,8 @@ def summary(report) -> str:
                  f" | Avg Power={_num(en / dur if dur else math.nan, '.2f', 7)}W")
 
     lines.append("")
-    lines.append(f"Per inference, mean of {rounds} rounds with 95% CI (DistilBERT tool format; net = above idle):")
+    of = f"the measured rounds (of {rounds} planned)" if partial else f"{rounds} rounds"
+    lines.append(f"Per inference, mean of {of} with 95% CI (DistilBERT tool format; net = above idle):")
     head = (f"  {'layer':<{w_label}}  {'gross mJ':>10}  {'net mJ':>10}  {'+-CI %':>7}  {'latency ms':>10}  "
             f"{'avg W':>7}  {'share %':>7}  {'samples':>7}")
     lines.append(head)

@@ -40,7 +40,7 @@ def measure(run: Run, before_window: Any = None) -> List[Window]:
     target_ns = int(round(run.target_window_s * 1e9))
     rng = random.Random(o.seed)
     items = run.sites + [run.whole]
-    windows: List[Window] = []
+    windows: List[Window] = run.windows  # the caller keeps what finished if this is interrupted
     total = o.rounds * len(items)
     done = 0
     open_regions: List[int] = []
@@ -54,10 +54,15 @@ def measure(run: Run, before_window: Any = None) -> List[Window]:
                     done += 1
                     if site.error:
                         continue
+                    if (site.label, r) in run.resumed:  # measured before an interruption (--resume)
+                        windows.extend(run.resumed[(site.label, r)])
+                        continue
                     try:
                         if before_window is not None:
                             before_window(site.label, r)
-                        windows.extend(_measure_site(run, site, r, target_ns, open_regions))
+                        new = _measure_site(run, site, r, target_ns, open_regions)
+                        windows.extend(new)
+                        run.window_done(new)
                     except Exception as exc:
                         site.error = f"{type(exc).__name__}: {exc}"
                         site.failed_round = r
@@ -73,8 +78,12 @@ def measure(run: Run, before_window: Any = None) -> List[Window]:
 
 
 def outcome(run: Run, windows: List[Window]) -> Outcome:
-    """The windows with their energies, from the samples (once sampling has stopped)."""
+    """The windows with their energies, from the samples (once sampling has stopped); windows
+    resumed from a spool keep the energies measured in their own session."""
+    reused = {id(w) for ws in run.resumed.values() for w in ws}
     for w in windows:
+        if id(w) in reused:
+            continue
         m = run.monitor.measure(w.t0_ns, w.t1_ns, name=w.label)
         w.duration_s = (w.t1_ns - w.t0_ns) * 1e-9
         w.energy_j, w.num_samples, w.reason = m.energy_j, m.num_samples, m.reason

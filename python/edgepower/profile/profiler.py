@@ -48,6 +48,7 @@ from .isolation import measure as measure_isolation
 from .isolation import outcome as isolation_outcome
 from .labels import preset_labels, relabel
 from .options import InSituOptions, ProfileOptions
+from .partial import interrupted
 from .presets import select_layers
 from .progress import ProgressBar
 from .rows import build_rows, closure_stats
@@ -184,6 +185,7 @@ class LayerProfiler:
         self.progress = progress
         self.before_window = before_window
         self._monitor = monitor
+        self.resume: Dict[Any, Any] = {}  # (label, round) -> windows measured before (edgepower.cli.resume)
         # The sensor is built once, here, so an unavailable one fails before any work is done;
         # the sampler's own check of rate_hz (native, the one rule) runs here too.
         self.sensor = monitor.sensor if monitor is not None else create_sensor(sensor)
@@ -209,7 +211,8 @@ class LayerProfiler:
             The model rejects the inputs (the message names the model and the input shapes).
         KeyboardInterrupt
             Passed on after the hooks are removed, the model's modes restored and the monitor
-            stopped.
+            stopped, as :class:`~edgepower.profile.partial.ProfileInterrupted` carrying the report
+            of the windows that finished (``meta["partial"]``).
         """
         monitor = self._monitor or PowerMonitor(self.sensor, rate_hz=self.rate_hz)
         saved = monitor.estimator  # a caller's monitor gets its own estimator back afterwards
@@ -222,14 +225,18 @@ class LayerProfiler:
     def _profile(self, monitor: PowerMonitor, args: Any, kwargs: Any) -> Report:
         run = Run(model=self.model, options=self.options, monitor=monitor, args=args, kwargs=kwargs,
                   emit=self._emit, layers_spec=self.layers_spec, layer_names=list(self.layer_names))
+        run.resumed = self.resume
         in_situ = self.options.mode == "in-situ"
         try:
-            run.prepare()
-            run.start()
-            recorded = measure_in_situ(run) if in_situ else measure_isolation(run, self.before_window)
-            run.idle_after()
-        finally:
-            run.finish()
+            try:
+                run.prepare()
+                run.start()
+                recorded = measure_in_situ(run) if in_situ else measure_isolation(run, self.before_window)
+                run.idle_after()
+            finally:
+                run.finish()
+        except KeyboardInterrupt:  # a ProfileInterrupted with the report of the finished windows
+            raise interrupted(run, self._report) from None
         self._emit(Progress("done", 1, 1))
         # Sampling has stopped: every figure comes from this one copy of the samples.
         s = monitor.samples()

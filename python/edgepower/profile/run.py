@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -100,6 +100,8 @@ class Run:
     started_unix_s: float = field(default_factory=time.time)
     sampler_error: str = ""
     estimator_info: Dict[str, Any] = field(default_factory=dict)
+    windows: List[Window] = field(default_factory=list)  # isolation: the windows as they finish
+    resumed: Dict[Tuple[str, int], List[Window]] = field(default_factory=dict)  # (label, round): from a spool
     _modes: Dict[Any, bool] = field(default_factory=dict, repr=False)
 
     @property
@@ -207,6 +209,14 @@ class Run:
                       f"{max_w:.1f} W: other processes are loading the CPU, so a system-wide estimate cannot see "
                       "this process's work and net energies will be noise. Use the per-process estimate, stop the "
                       "other load, or measure on a device with a power sensor.")
+
+    def window_done(self, new: List[Window]) -> None:
+        """A call site's windows of one round are finished: into the monitor's spool, if it has one
+        (with their energy, once the samples after them are in; edgepower.spool)."""
+        spool = self.monitor.spool
+        if spool is not None:
+            for w in new:
+                spool.add_window({"type": "profile_window", "site_windows": len(new), **w.to_dict()}, w.t0_ns, w.t1_ns)
 
     def warn(self, message: str) -> None:
         """A warning for the user: logged now and kept in the report's provenance."""

@@ -32,8 +32,8 @@ std::string usage() {
       "  -o, --output FILE   trace CSV to write (flushed every --flush seconds)\n"
       "  --sensor SPEC       sensor spec as in the Python package (default: auto): jetson-iio,\n"
       "                      jetson-hwmon, hwmon[:mode=energy|power,name=N], rapl, nvml[:INDEX],\n"
-      "                      cpu-estimate[:idle=W,max=W], replay:FILE[,speed=X], constant:W[,W...],\n"
-      "                      square:low=W,high=W,period=S, piecewise:T/W,...\n"
+      "                      cpu-estimate[:idle=W,max=W,cpus=N], replay:FILE[,speed=X,loop=1],\n"
+      "                      constant:W[,W...], square:low=W,high=W,period=S, piecewise:T/W,...\n"
       "  --rate HZ           samples per second, 1-20000 (default 1000)\n"
       "  --duration S        stop after S seconds (default: until Ctrl-C, SIGTERM or 'stop')\n"
       "  --marks FIFO        named pipe for marks from the measured program (created if absent,\n"
@@ -51,8 +51,9 @@ std::string usage() {
       "  --sensors           list every sensor kind and whether it is available here, then exit\n"
       "  --version, --help\n"
       "\n"
-      "Exit status: 0 when the trace was finished (duration, 'stop', SIGINT or SIGTERM);\n"
-      "1 when the sensor failed while recording (the trace holds what was recorded);\n"
+      "Exit status: 0 when the trace was finished (duration, 'stop', SIGINT, SIGTERM, the end of\n"
+      "a replayed trace); 1 when the sensor failed while recording or samples could not be\n"
+      "written in time (the trace holds what was recorded);\n"
       "2 for a bad command line or a sensor that cannot be used here.\n";
 }
 

@@ -29,6 +29,8 @@ namespace edgepower::record {
 
 namespace {
 
+constexpr double kMemorySeconds = 60.0;  // samples kept in memory besides the file
+
 volatile sig_atomic_t g_signal = 0;
 
 extern "C" void on_signal(int sig) { g_signal = sig; }
@@ -177,6 +179,11 @@ int run_recorder(const RecordOptions& o, std::ostream& err) {
   SamplerOptions so;
   so.rate_hz = o.rate_hz;
   so.realtime_priority = o.realtime ? 1 : 0;
+  // The file is the record: memory holds only the last minute (at least two storage chunks),
+  // however long the recording runs; the file is written every --flush seconds.
+  so.memory_policy = MemoryPolicy::Rolling;
+  so.max_samples = std::max<std::size_t>(static_cast<std::size_t>(o.rate_hz * kMemorySeconds),
+                                         2 * so.chunk_samples);
   std::unique_ptr<Sampler> sampler;
   std::unique_ptr<TraceFile> trace;
   std::unique_ptr<MarksPipe> pipe;
@@ -263,6 +270,10 @@ int run_recorder(const RecordOptions& o, std::ostream& err) {
         stopped_by = "a sensor failure";
         break;
       }
+      if (sampler->finished()) {
+        stopped_by = "the end of the sensor's data";  // a replay reached the end of its trace
+        break;
+      }
       if (now >= next_flush) {
         trace->write_samples(*sampler);
         trace->flush();
@@ -292,7 +303,7 @@ int run_recorder(const RecordOptions& o, std::ostream& err) {
   // undefined at the edge: wait for one (at most two periods and 0.1 s).
   const int64_t after_ns = std::max(now_ns(), last_mark_ns);
   const int64_t wait_until = now_ns() + 100'000'000 + static_cast<int64_t>(2e9 / o.rate_hz);
-  while (!sampler->failed() && now_ns() < wait_until) {
+  while (sampler->running() && now_ns() < wait_until) {
     const std::size_t n = sampler->size();
     int64_t last = INT64_MIN;
     if (n > 0) sampler->copy(n - 1, n, &last, nullptr, nullptr, nullptr, nullptr);
@@ -308,6 +319,7 @@ int run_recorder(const RecordOptions& o, std::ostream& err) {
   try {
     trace->write_samples(*sampler);
     trace->write_comment("end", "{\"samples\": " + std::to_string(trace->samples_written()) +
+                                    ", \"samples_lost\": " + std::to_string(trace->samples_lost()) +
                                     ", \"marks\": " + std::to_string(trace->marks_written()) +
                                     ", \"bad_marks\": " + std::to_string(bad_marks) +
                                     ", \"stopped_by\": " + json_string(stopped_by) +
@@ -324,6 +336,11 @@ int run_recorder(const RecordOptions& o, std::ostream& err) {
   }
   if (!failure.empty()) {
     err << "edgepower-record: error: the sensor failed: " << failure << "\n";
+    return 1;
+  }
+  if (trace->samples_lost() > 0) {
+    err << "edgepower-record: error: " << trace->samples_lost() << " samples were dropped before they could "
+        << "be written (the file fell " << kMemorySeconds << " s behind: a slow or full disk?)\n";
     return 1;
   }
   return status;

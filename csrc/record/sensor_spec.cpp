@@ -224,17 +224,32 @@ SensorPtr replay(const SensorSpec& s) {
   if (!(ro.speed > 0)) {
     throw std::invalid_argument("sensor 'replay': speed must be > 0 (1 = real time), got " + std::to_string(ro.speed));
   }
-  o.no_leftovers({"path", "speed"});
+  const std::string loop = lower(o.take("loop", "0"));
+  if (loop != "0" && loop != "1" && loop != "true" && loop != "false" && loop != "yes" && loop != "no") {
+    throw std::invalid_argument("sensor 'replay': loop must be 1 (play again at the end) or 0, got '" + loop + "'");
+  }
+  ro.loop = loop == "1" || loop == "true" || loop == "yes";
+  o.no_leftovers({"path", "speed", "loop"});
   return std::make_shared<ReplaySensor>(ro);
 }
 
 SensorPtr cpu_estimate(const SensorSpec& s, const std::string& root) {
-  no_args(s, {"idle=<W>", "max=<W>"});
+  no_args(s, {"idle=<W>", "max=<W>", "cpus=<n>"});
   Options o(s.kind, s.options);
-  CpuEstimateOptions co;
+  CpuEstimateOptions co;  // NaN / 0: the CPU table's figures, as in Python
   co.idle_w = o.number("idle", co.idle_w);
   co.max_w = o.number("max", co.max_w);
-  o.no_leftovers({"idle", "max"});
+  if (o.has("cpus")) {
+    const std::string raw = o.take("cpus", "");
+    char* end = nullptr;
+    const long v = std::strtol(raw.c_str(), &end, 10);
+    if (raw.empty() || end != raw.c_str() + raw.size() || v < 1 || v > 1 << 20) {
+      throw std::invalid_argument("sensor 'cpu-estimate': cpus must be the number of logical CPUs the idle/max "
+                                  "figures are for (an integer >= 1), got '" + raw + "'");
+    }
+    co.cpus = static_cast<int>(v);
+  }
+  o.no_leftovers({"idle", "max", "cpus"});
   return std::make_shared<CpuEstimateSensor>(root, co);
 }
 
@@ -256,8 +271,9 @@ const std::map<std::string, Factory>& factories() {
   return f;
 }
 
-// sensor="auto": energy counters first, then hardware power sensors, then the estimate
-// (python/edgepower/sensors.py registers the same ranks).
+// sensor="auto": energy counters first, then hardware power sensors, then the estimate, as in
+// python/edgepower/sensors/builtin.py, except that the estimate is the system-wide
+// cpu-estimate: Python's cpu-process would estimate the recorder's own CPU time here.
 const std::vector<std::string> kAutoOrder = {"nvml", "rapl", "hwmon", "jetson-hwmon", "jetson-iio", "cpu-estimate"};
 
 SensorPtr automatic(const std::string& root) {
@@ -320,6 +336,10 @@ SensorPtr create_sensor(const std::string& spec, const std::string& root) {
   if (it == factories().end()) {
     std::string hint;
     if (s.kind == "regions") hint = " The 'regions' kind follows a Python timeline: use it from the Python package.";
+    if (s.kind == "cpu-process") {
+      hint = " 'cpu-process' estimates the CPU energy of the process that reads it, here the recorder itself: "
+             "for the measured program use 'cpu-estimate' (system-wide).";
+    }
     throw std::invalid_argument("unknown sensor kind '" + s.kind + "'." + hint + " Known kinds here: " +
                                 join(native_kinds()) + ", auto.");
   }

@@ -3,7 +3,8 @@
 // Python package (python/edgepower/sensors.py), for every kind that needs no Python:
 //   kind[:arg,arg,key=value,...]   e.g. "jetson-iio", "hwmon:mode=energy", "constant:5,3",
 //   "replay:trace.csv,speed=2", "nvml:0", "cpu-estimate:idle=5,max=45", "auto".
-// The "regions" synthetic kind follows a Python-side timeline and is not available here.
+// Not here: "regions" (follows a Python-side timeline) and "cpu-process" (the CPU energy of the
+// reading process: the recorder's own); "auto" ends with the system-wide cpu-estimate instead.
 #include <map>
 #include <string>
 #include <vector>
@@ -27,7 +28,7 @@ std::vector<std::string> native_kinds();
 
 /// Builds the sensor a spec names, reading sysfs under `root` (tests pass fixture trees).
 /// "auto" picks the first available of nvml, rapl, hwmon, jetson-hwmon, jetson-iio,
-/// cpu-estimate (the Python package's order). Throws std::invalid_argument for an unknown kind
+/// cpu-estimate (the Python package's order, with cpu-estimate for Python's cpu-process). Throws std::invalid_argument for an unknown kind
 /// or a bad option (saying what was expected), SensorUnavailable when the sensor cannot be used
 /// here (with the reason and the fix). Not thread-safe (sensors are built once, at start).
 SensorPtr create_sensor(const std::string& spec, const std::string& root = "/");

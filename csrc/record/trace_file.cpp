@@ -118,8 +118,11 @@ TraceFile::~TraceFile() {
 }
 
 std::size_t TraceFile::write_samples(const Sampler& sampler) {
-  const SampleBlock b = sampler.copy_block(written_);
+  const SampleBlock b = sampler.copy_block(next_);
   const std::size_t n = b.size();
+  // Under the rolling memory policy samples older than the sampler's window are gone: only if
+  // the writer fell a whole window behind (a stalled disk). Count them; the trace says so.
+  if (n > 0 && b.begin > next_) lost_ += b.begin - next_;
   char buf[40];
   std::string line;
   for (std::size_t i = 0; i < n; ++i) {
@@ -138,6 +141,7 @@ std::size_t TraceFile::write_samples(const Sampler& sampler) {
     std::fwrite(line.data(), 1, line.size(), f_);
   }
   written_ += n;
+  if (n > 0) next_ = b.begin + n;
   return n;
 }
 

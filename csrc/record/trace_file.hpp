@@ -38,7 +38,8 @@ class TraceFile {
   TraceFile(const TraceFile&) = delete;
   TraceFile& operator=(const TraceFile&) = delete;
 
-  /// Appends the samples the sampler recorded since the last call; returns how many.
+  /// Appends the samples the sampler recorded since the last call; returns how many. One
+  /// sampler per file: it remembers the sampler's absolute index it wrote up to.
   std::size_t write_samples(const Sampler& sampler);
   /// Appends "# mark: ..." for one mark.
   void write_mark(const Mark& mark);
@@ -51,6 +52,8 @@ class TraceFile {
   void close();
 
   std::size_t samples_written() const noexcept { return written_; }
+  /// Samples the sampler dropped (rolling memory policy) before they could be written.
+  std::size_t samples_lost() const noexcept { return lost_; }
   std::size_t marks_written() const noexcept { return marks_; }
   const std::string& path() const noexcept { return path_; }
 
@@ -60,6 +63,8 @@ class TraceFile {
   std::size_t rails_ = 0;
   bool has_counter_ = false;
   std::size_t written_ = 0;
+  std::size_t next_ = 0;  // absolute index of the next sample to write
+  std::size_t lost_ = 0;
   std::size_t marks_ = 0;
 };
 

@@ -210,7 +210,7 @@ TEST(RecordSensorSpec, BuildsTheNativeKinds) {
   EXPECT_EQ(create_sensor("hwmon:mode=power", ept::fixture("hwmon"))->info().kind, "hwmon");
   EXPECT_EQ(create_sensor("square:low=1,high=2,period=0.1")->info().kind, "synthetic-square");
   EXPECT_EQ(create_sensor("piecewise:0/1,1/2,step=1")->info().kind, "synthetic-piecewise");
-  EXPECT_TRUE(create_sensor("cpu-estimate:idle=5,max=45", ept::fixture("cpu"))->info().estimated);
+  EXPECT_TRUE(create_sensor("cpu-estimate:idle=5,max=45,cpus=4", ept::fixture("cpu"))->info().estimated);
   // auto on a Nano tree: no NVML (hidden here even on a GPU machine), RAPL or hwmon energy
   // there, so the INA3221 (the Python package's order).
   const char* old = std::getenv("EDGEPOWER_NVML_LIBRARY");
@@ -239,6 +239,9 @@ TEST(RecordSensorSpec, BadSpecsSayWhatIsExpected) {
   EXPECT_HAS(spec_error("hwmon:mode=fast"), "mode must be auto, energy or power");
   EXPECT_HAS(spec_error("nvml:-1"), "index must be a GPU index >= 0");
   EXPECT_HAS(spec_error("replay:a.csv,speed=0"), "speed must be > 0");
+  EXPECT_HAS(spec_error("replay:a.csv,loop=maybe"), "loop must be 1 (play again at the end) or 0");
+  EXPECT_HAS(spec_error("cpu-estimate:cpus=0", ept::fixture("cpu")), "cpus must be the number of logical CPUs");
+  EXPECT_HAS(spec_error("cpu-process"), "for the measured program use 'cpu-estimate'");
   EXPECT_HAS(spec_error("auto:5"), "'auto' takes no options");
   // Unavailable here: the reason and the fix, from the sensor itself.
   EXPECT_HAS(spec_error("jetson-iio", ept::fixture("orin")), "not available");
@@ -309,6 +312,35 @@ TEST(RecordTrace, WrittenTraceReplaysSampleForSample) {
   r.read(p, c);
   EXPECT_DOUBLE_EQ(p[0], 5.0);
   EXPECT_DOUBLE_EQ(p[1], 0.25);
+}
+
+TEST(RecordTrace, SamplesDroppedBeforeTheyWereWrittenAreCountedNotInvented) {
+  TempTree t;
+  auto sensor = std::make_shared<ConstantSensor>(std::vector<double>{2.0}, SyntheticOptions{});
+  SamplerOptions opt;
+  opt.rate_hz = 5000;
+  opt.chunk_samples = 64;
+  opt.max_samples = 128;  // the rolling window: at least the newest 128 samples
+  opt.memory_policy = MemoryPolicy::Rolling;
+  Sampler sm(sensor, opt);
+  TraceFile f(t.path("trace.csv"), sensor->info(), 5000.0, "");
+  sm.start();
+  const int64_t deadline = now_ns() + 20'000'000'000;
+  while (sm.first_index() < 256 && now_ns() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  sm.stop();
+  ASSERT_GE(sm.first_index(), 256u);
+  const std::size_t n = f.write_samples(sm);
+  EXPECT_EQ(f.samples_lost(), sm.first_index());  // the writer never saw those
+  EXPECT_EQ(n, sm.size() - sm.first_index());
+  EXPECT_EQ(f.samples_written() + f.samples_lost(), sm.size());
+  EXPECT_EQ(f.write_samples(sm), 0u);  // nothing new, nothing lost again
+  EXPECT_EQ(f.samples_written() + f.samples_lost(), sm.size());
+  f.close();
+  ReplayOptions ro;
+  ro.path = t.path("trace.csv");
+  ReplaySensor r(ro);
+  ASSERT_TRUE(r.info().available) << r.info().reason;
+  EXPECT_EQ(r.num_samples(), n);
 }
 
 TEST(RecordTrace, AnUnwritablePathSaysSo) {

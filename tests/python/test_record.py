@@ -202,6 +202,24 @@ def test_recorder_and_python_write_the_same_trace_header(host_recorder, tmp_path
     assert a.power_w[0].tolist() == [5.0, 3.0] and a.counter_j.shape == (len(a.t_ns), 2)
 
 
+def test_recorder_replays_a_trace_and_stops_at_its_end(host_recorder, tmp_path):
+    """--sensor replay:FILE plays a trace in real time; at its end the recorder finishes by
+    itself (exit 0), and the re-recorded power is the recorded one."""
+    with edgepower.PowerMonitor("constant:3.5,1.25", rate_hz=500) as mon:
+        time.sleep(0.3)
+    src = mon.to_csv(str(tmp_path / "src.csv"))
+    out = str(tmp_path / "again.csv")
+    r = subprocess.run(host_recorder + ["--sensor", f"replay:{src}", "--rate", "200", "-o", out, "--no-realtime"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "stopped by the end of the sensor's data" in r.stderr
+    tr = read_trace(out)
+    assert tr.rails == read_trace(src).rails and len(tr.t_ns) >= 20
+    assert np.all(tr.power_w == [3.5, 1.25])
+    end = json.loads(open(out).read().splitlines()[-1][len("# end: "):])
+    assert end["samples_lost"] == 0 and end["samples"] == len(tr.t_ns)
+
+
 def test_recorder_rejects_bad_input_with_the_fix(host_recorder, tmp_path):
     r = subprocess.run(host_recorder + ["--sensor", "jetson-iio", "--root", str(tmp_path), "-o",
                                         str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=30)

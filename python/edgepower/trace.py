@@ -31,15 +31,31 @@ def _info_dict(info) -> Dict[str, object]:
     return d
 
 
+def check_output_path(path, what: str = "path") -> str:
+    """``path`` as a str if a file can be written there, else an error naming ``what`` and the fix:
+    TypeError (not a path), ValueError (empty), IsADirectoryError (a folder), FileNotFoundError
+    (its folder does not exist), PermissionError (its folder is not writable)."""
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a file path (str), got {type(path).__name__}")
+    path = os.fspath(path)
+    if not path:
+        raise ValueError(f"{what} must be a file path, got an empty string")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what} {path!r} is a folder; give a file path such as {os.path.join(path, 'trace.csv')!r}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"{what} {path!r}: folder {parent!r} does not exist; create it first or choose another path")
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f"{what} {path!r}: folder {parent!r} is not writable")
+    return path
+
+
 class TraceWriter:
     """Appends a sampler's new samples to a trace CSV on each write(); crash-safe (each write is
     flushed, so the file holds everything up to the last write)."""
 
-    def __init__(self, path: str, info, rate_hz: float):
-        self.path = os.fspath(path)
-        parent = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(parent):
-            raise FileNotFoundError(f"cannot write trace {self.path!r}: folder {parent!r} does not exist")
+    def __init__(self, path: str, info, rate_hz: float, what: str = "trace path"):
+        self.path = check_output_path(path, what)
         self.rails: List[str] = list(info.rails)
         self.has_counter = bool(info.has_counter)
         self._f = open(self.path, "w", encoding="utf-8", newline="\n")
@@ -184,4 +200,4 @@ def _read_checked(path: str, meta: Dict[str, object], header: List[str], skip: i
     return _trace(meta, header, t, rd, vals)
 
 
-__all__ = ["MAGIC", "Trace", "TraceWriter", "read_trace"]
+__all__ = ["MAGIC", "Trace", "TraceWriter", "check_output_path", "read_trace"]

@@ -54,7 +54,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     warnings.showwarning = _warning_to_stderr
     try:
         return int(args.func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError, PermissionError, SensorError, ImportError) as exc:
+    except (ValueError, KeyError, OSError, SensorError, ImportError) as exc:  # user errors: no traceback
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return 2

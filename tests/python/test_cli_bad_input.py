@@ -103,7 +103,8 @@ TABLE = [pytest.param(*row[1:], id=f"profile-{row[0]}") for row in PROFILE] + \
 
 
 @pytest.fixture
-def paths(tmp_path):
+def paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a command that did run would write its default outputs here
     f = tmp_path / "a-file.txt"
     f.write_text("not what was expected\n")
     d = tmp_path / "a-folder"

@@ -129,8 +129,27 @@ def _head(path: str) -> Tuple[Dict[str, object], List[str], int]:
             header = line.split(",")
             if header[:2] != ["t_ns", "read_ns"]:
                 raise ValueError(f"{path}:{lineno}: header must start with t_ns,read_ns, got {line[:80]!r}")
+            _check_columns(path, lineno, header[2:])
             return meta, header, lineno
     raise ValueError(f"{path}: no header line (t_ns,read_ns,...) found")
+
+
+def _check_columns(path: str, lineno: int, cols: List[str]) -> None:
+    """power_w:<rail> columns, then as many counter_j:<rail> or none: the replay sensor's rule
+    (csrc/core/sensors/replay.cpp), so both readers take the same files."""
+    n_power = n_counter = 0
+    for c in cols:
+        if c.startswith("power_w:") and n_counter == 0:
+            n_power += 1
+        elif c.startswith("counter_j:"):
+            n_counter += 1
+        else:
+            raise ValueError(f"{path}:{lineno}: unexpected column {c[:60]!r} (expected power_w:<rail> then "
+                             "counter_j:<rail>)")
+    if n_power == 0:
+        raise ValueError(f"{path}:{lineno}: no power_w:<rail> column")
+    if n_counter not in (0, n_power):
+        raise ValueError(f"{path}:{lineno}: {n_counter} counter_j columns for {n_power} rails")
 
 
 def read_trace(path: str) -> Trace:

@@ -213,6 +213,9 @@ def _read_checked(path: str, meta: Dict[str, object], header: List[str], skip: i
             vals[i] = [float(x) for x in r[2:-1]]
         except ValueError:
             raise ValueError(f"{path}:{r[-1]}: not a number in {','.join(r[:-1])[:80]!r}") from None
+        except OverflowError:
+            raise ValueError(f"{path}:{r[-1]}: a number out of range in {','.join(r[:-1])[:80]!r} (t_ns is a 64-bit "
+                             "and read_ns a 32-bit integer)") from None
     if n > 1 and np.any(np.diff(t) < 0):
         bad = int(np.argmax(np.diff(t) < 0)) + 1
         raise ValueError(f"{path}:{rows[bad][-1]}: timestamps go backwards")

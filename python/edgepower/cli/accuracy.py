@@ -48,8 +48,8 @@ def cmd_accuracy(args) -> int:
         names = [s.strip() for s in args.settings.split(",") if s.strip()]
         unknown = [s for s in names if s not in A.SETTINGS]
         if unknown or not names:
-            raise ValueError(f"--settings: unknown accuracy setting(s) {', '.join(unknown) or repr(args.settings)}; known: "
-                             f"{', '.join(A.SETTINGS)}")
+            raise ValueError(f"--settings: unknown accuracy setting(s) {', '.join(unknown) or repr(args.settings)}; "
+                             f"known: {', '.join(A.SETTINGS)}")
     else:
         names = list(A.SETTINGS) if args.full else ["ina3221-default"]
     layers = A.LAYERS_FULL if args.full else A.LAYERS_QUICK

@@ -230,5 +230,17 @@ def check_monitor_args(args: Any) -> None:
         raise ValueError(f"cannot run {command[0]!r} after --: no such program (not on PATH, or not executable)")
 
 
-__all__ = ["check_layers", "check_layers_of", "check_monitor_args", "check_profile_args", "check_sensor", "device", "integer", "number", "output_dir", "output_file", "parse_layers",
-           "rate"]
+__all__ = [
+    "check_layers",
+    "check_layers_of",
+    "check_monitor_args",
+    "check_profile_args",
+    "check_sensor",
+    "device",
+    "integer",
+    "number",
+    "output_dir",
+    "output_file",
+    "parse_layers",
+    "rate",
+]

@@ -124,8 +124,8 @@ def cmd_monitor(args: Any) -> int:
     as_json = args.json is not None
     out: TextIO = sys.stderr if (command or args.json == "-") else sys.stdout
 
-    mon = PowerMonitor(sensor=check_sensor(args.sensor, root=args.root), rate_hz=args.rate, log_path=args.output, root=args.root,
-                       realtime=not args.no_realtime)
+    mon = PowerMonitor(sensor=check_sensor(args.sensor, root=args.root), rate_hz=args.rate, log_path=args.output,
+                       root=args.root, realtime=not args.no_realtime)
     info = mon.info
     if not as_json:
         print(f"sensor: {info.kind} ({info.description}); rails: {', '.join(mon.rails)}", file=out)

@@ -43,7 +43,7 @@ python_stage() {
     if nice -n 10 "$EDGEPOWER_PY" "$ROOT/tests/fuzz/python/$t.py" "$SECONDS_EACH" "$B/corpus/$name" \
          "$ROOT/tests/fuzz/corpus/$name" "$B/artifacts" >"$B/$name.log" 2>&1; then
       echo "   no finding; $(grep -E '^stat::number_of_executed_units' "$B/$name.log" | awk '{print $2}') runs" \
-           "($(head -1 "$B/$name.log" | sed 's/.*engine \([a-z]*\).*/\1/')), $(( $(date +%s) - start )) s"
+           "($(grep -m1 -o 'engine [a-z]*' "$B/$name.log" | cut -d' ' -f2)), $(( $(date +%s) - start )) s"
     else
       status=1
       echo "   FINDING: see $B/$name.log; inputs: $(ls "$B/artifacts" | grep "^$name-" | tr '\n' ' ')"

@@ -18,6 +18,7 @@ from ._native import core as _core
 from .energy.estimators import Estimator
 from .energy.window import window_energy
 from .measurement import Measurement, Samples, WindowResult
+from .monitor_args import check_keywords
 from .sensors import SensorModel, create_sensor
 from .sensors.info import board_total, total_rail_name
 
@@ -72,12 +73,9 @@ class PowerMonitor:
                  log_path: Optional[str] = None, root: str = "/", realtime: bool = True,
                  estimator: Optional[Estimator] = None, max_memory_mb: Optional[float] = None,
                  memory_policy: str = "stop", spool: Optional[str] = None, spool_sync_s: float = 1.0):
-        if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float)):
-            raise ValueError(f"rate_hz must be a number of Hz, got {rate_hz!r}")
-        if estimator is not None and not isinstance(estimator, Estimator):
-            raise TypeError(f"estimator must be an edgepower.energy.Estimator or None, got {type(estimator).__name__}")
-        if not isinstance(max_consecutive_failures, int) or max_consecutive_failures < 1:
-            raise ValueError(f"max_consecutive_failures must be an int >= 1, got {max_consecutive_failures!r}")
+        # Every keyword is checked first, before the sensor is built or any sampling starts.
+        check_keywords(rate_hz=rate_hz, estimator=estimator, max_consecutive_failures=max_consecutive_failures,
+                       realtime=realtime, timeline=timeline, root=root, log_path=log_path)
         own = getattr(sensor, "timeline", None) if isinstance(sensor, _core.Sensor) else None
         # `is not None`, not `or`: an empty Timeline has len() 0 and is falsy.
         self.timeline: "_core.Timeline" = (timeline if timeline is not None else own if own is not None
@@ -88,13 +86,10 @@ class PowerMonitor:
         self.info = self.sensor.info
         self.rails = list(self.info.rails)
         self.rate_hz = float(rate_hz)
-        if not isinstance(realtime, bool):
-            raise ValueError(f"realtime must be True or False, got {realtime!r}")
         # The native sampler checks the rate's range (one rule, in C++).
-        self.sampler = _core.Sampler(self.sensor, rate_hz=self.rate_hz,
-                                     max_consecutive_failures=max_consecutive_failures,
-                                     realtime_priority=1 if realtime else 0,
-                                     max_memory_mb=max_memory_mb, memory_policy=memory_policy)
+        self.sampler = _core.Sampler(self.sensor, rate_hz=self.rate_hz, max_consecutive_failures=max_consecutive_failures,
+                                     realtime_priority=1 if realtime else 0, max_memory_mb=max_memory_mb,
+                                     memory_policy=memory_policy)
         self.estimator = estimator
         self.idle_power_w: Optional[float] = None
         self.idle_window_ns: Optional[tuple] = None  # (t0, t1) of the last measure_idle()
@@ -112,19 +107,40 @@ class PowerMonitor:
 
     def start(self) -> "PowerMonitor":
         """Starts the sampler thread (and the CSV log, if any) and returns once the first
-        sample is recorded, so a window begun right after start() is covered. Returns self."""
-        self.sampler.start()
-        deadline = time.monotonic() + 1.0 + 2.0 / self.rate_hz
-        while len(self.sampler) == 0 and self.sampler.running and time.monotonic() < deadline:
-            time.sleep(0.0002)
+        sample is recorded, so a window begun right after start() is covered. Returns self.
+
+        The log file is opened before the sampler starts; if anything fails, start() leaves
+        nothing running (no sampler thread, no log thread, no open file) and raises."""
         if self._log_path and self._writer is None:
-            self._writer = trace.TraceWriter(self._log_path, self.info, self.rate_hz)
-            self._log_stop.clear()
-            self._log_thread = threading.Thread(target=self._log_loop, name="edgepower-log", daemon=True)
-            self._log_thread.start()
-        if self.spool is not None and not self.spool.opened:
-            self.spool.open(self)
+            self._writer = trace.TraceWriter(self._log_path, self.info, self.rate_hz, what="log_path")
+        try:
+            self.sampler.start()
+            deadline = time.monotonic() + 1.0 + 2.0 / self.rate_hz
+            while len(self.sampler) == 0 and self.sampler.running and time.monotonic() < deadline:
+                time.sleep(0.0002)
+            if self._writer is not None and self._log_thread is None:
+                self._log_stop.clear()
+                self._log_thread = threading.Thread(target=self._log_loop, name="edgepower-log", daemon=True)
+                self._log_thread.start()
+            if self.spool is not None and not self.spool.opened:
+                self.spool.open(self)
+        except BaseException:
+            self._abandon_start()
+            raise
         return self
+
+    def _abandon_start(self) -> None:
+        """Undoes a failed start(): stops the sampler and the log thread, closes the log."""
+        with contextlib.suppress(Exception):  # the start's own error is the one to report
+            self.sampler.stop()
+        self._log_stop.set()
+        if self._log_thread is not None:
+            self._log_thread.join()
+        if self._writer is not None:
+            self._writer.close()
+        self._log_thread = self._writer = None
+        with contextlib.suppress(Exception):
+            self.spool is not None and self.spool.opened and self.spool.close("start failed")
 
     def stop(self) -> None:
         """Stops sampling. Raises SensorError if the sampler gave up after repeated failures;

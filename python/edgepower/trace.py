@@ -35,15 +35,31 @@ def info_dict(info) -> Dict[str, object]:
 _info_dict = info_dict
 
 
+def check_output_path(path, what: str = "path") -> str:
+    """``path`` as a str if a file can be written there, else an error naming ``what`` and the fix:
+    TypeError (not a path), ValueError (empty), IsADirectoryError (a folder), FileNotFoundError
+    (its folder does not exist), PermissionError (its folder is not writable)."""
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a file path (str), got {type(path).__name__}")
+    path = os.fspath(path)
+    if not path:
+        raise ValueError(f"{what} must be a file path, got an empty string")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what} {path!r} is a folder; give a file path such as {os.path.join(path, 'trace.csv')!r}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"{what} {path!r}: folder {parent!r} does not exist; create it first or choose another path")
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f"{what} {path!r}: folder {parent!r} is not writable")
+    return path
+
+
 class TraceWriter:
     """Appends a sampler's new samples to a trace CSV on each write(); crash-safe (each write is
     flushed, so the file holds everything up to the last write)."""
 
-    def __init__(self, path: str, info, rate_hz: float):
-        self.path = os.fspath(path)
-        parent = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(parent):
-            raise FileNotFoundError(f"cannot write trace {self.path!r}: folder {parent!r} does not exist")
+    def __init__(self, path: str, info, rate_hz: float, what: str = "trace path"):
+        self.path = check_output_path(path, what)
         self.rails: List[str] = list(info.rails)
         self.has_counter = bool(info.has_counter)
         self._f = open(self.path, "w", encoding="utf-8", newline="\n")
@@ -149,8 +165,27 @@ def _head(path: str, size: Optional[int] = None) -> Tuple[Dict[str, object], Lis
             header = line.split(",")
             if header[:2] != ["t_ns", "read_ns"]:
                 raise ValueError(f"{path}:{lineno}: header must start with t_ns,read_ns, got {line[:80]!r}")
+            _check_columns(path, lineno, header[2:])
             return meta, header, lineno
     raise ValueError(f"{path}: no header line (t_ns,read_ns,...) found")
+
+
+def _check_columns(path: str, lineno: int, cols: List[str]) -> None:
+    """power_w:<rail> columns, then as many counter_j:<rail> or none: the replay sensor's rule
+    (csrc/core/sensors/replay.cpp), so both readers take the same files."""
+    n_power = n_counter = 0
+    for c in cols:
+        if c.startswith("power_w:") and n_counter == 0:
+            n_power += 1
+        elif c.startswith("counter_j:"):
+            n_counter += 1
+        else:
+            raise ValueError(f"{path}:{lineno}: unexpected column {c[:60]!r} (expected power_w:<rail> then "
+                             "counter_j:<rail>)")
+    if n_power == 0:
+        raise ValueError(f"{path}:{lineno}: no power_w:<rail> column")
+    if n_counter not in (0, n_power):
+        raise ValueError(f"{path}:{lineno}: {n_counter} counter_j columns for {n_power} rails")
 
 
 def read_trace(path: str, size: Optional[int] = None) -> Trace:
@@ -217,10 +252,13 @@ def _read_checked(path: str, meta: Dict[str, object], header: List[str], skip: i
             vals[i] = [float(x) for x in r[2:-1]]
         except ValueError:
             raise ValueError(f"{path}:{r[-1]}: not a number in {','.join(r[:-1])[:80]!r}") from None
+        except OverflowError:
+            raise ValueError(f"{path}:{r[-1]}: a number out of range in {','.join(r[:-1])[:80]!r} (t_ns is a 64-bit "
+                             "and read_ns a 32-bit integer)") from None
     if n > 1 and np.any(np.diff(t) < 0):
         bad = int(np.argmax(np.diff(t) < 0)) + 1
         raise ValueError(f"{path}:{rows[bad][-1]}: timestamps go backwards")
     return _trace(meta, header, t, rd, vals)
 
 
-__all__ = ["MAGIC", "Trace", "TraceWriter", "info_dict", "read_trace"]
+__all__ = ["MAGIC", "Trace", "TraceWriter", "check_output_path", "info_dict", "read_trace"]

@@ -80,3 +80,31 @@ TEST(FuzzRegressions, EveryKeptInputParsesOrFailsWithAMessage) {
     play("# edgepower trace v1\n" + text, false, 1e9);
   }
 }
+
+// Found by fuzzing from Python (tests/fuzz/python/): messages and names that reach Python must be
+// text, or pybind11's UTF-8 decoding raised UnicodeDecodeError instead of the error itself.
+TEST(FuzzRegressions, PowerLogErrorQuotesNonPrintableBytesAsQuestionMarks) {
+  try {
+    edgeprofiler::parse_power_log("20250109-13:00:00.006,50\xc8\xff" "0,12\n");
+    FAIL() << "a malformed line parsed";
+  } catch (const edgeprofiler::ParseError& e) {
+    EXPECT_EQ(e.line(), 1u);
+    EXPECT_NE(std::string(e.what()).find("'20250109-13:00:00.006,50??0,12'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(FuzzRegressions, ReplayRailNameAndRecordedKindMustBeText) {
+  EXPECT_NE(play("# edgepower trace v1\nt_ns,read_ns,power_w:tot\xff\xfe" "al\n5,1,2.5\n", false)
+                .find("input:2: rail name 'tot??al' is not printable text (UTF-8)"),
+            std::string::npos);
+  EXPECT_NE(play("# edgepower trace v1\n# meta: {\"sensor\": {\"kind\": \"x\xc3\"}}\nt_ns,read_ns,power_w:a\n5,1,2\n",
+                 false)
+                .find("meta kind 'x?' is not printable text"),
+            std::string::npos);
+  EXPECT_EQ(play("# edgepower trace v1\nt_ns,read_ns,power_w:VDD_\xc2\xb5\n5,1,2.5\n6,1,2.5\n", false), "");
+  // A UTF-16 surrogate (U+D800) and an overlong '/' are not well-formed UTF-8.
+  EXPECT_NE(play("# edgepower trace v1\nt_ns,read_ns,power_w:\xed\xa0\x80\n5,1,2.5\n", false).find("not printable"),
+            std::string::npos);
+  EXPECT_NE(play("# edgepower trace v1\nt_ns,read_ns,power_w:\xc0\xaf\n5,1,2.5\n", false).find("not printable"),
+            std::string::npos);
+}

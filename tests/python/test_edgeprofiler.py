@@ -286,6 +286,21 @@ def test_malformed_log_line_reports_line_number(tmp_path):
         E.map_power_to_layers(raw, "m")
 
 
+def test_a_log_line_that_is_not_text_is_a_parse_error_naming_the_line(tmp_path):
+    """Found by fuzzing (tests/fuzz/regressions/py_edgeprofiler/): the ParseError quoted the raw
+    line, and a byte such as 0xc8 made building the Python exception fail with UnicodeDecodeError."""
+    raw = _good(tmp_path)
+    log = raw / "m" / "m_power_log.log"
+    lines = log.read_bytes().splitlines()
+    lines[6] = b"20250109-13:00:00.006,50\xc8\xff0,12"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(E.EdgeProfilerError, match=r"power log line 7: bad voltage \(mV\) in '20250109-13:00:00.006,50\?\?0,12'"):
+        E.map_power_to_layers(raw, "m")
+    with pytest.raises(core.edgeprofiler.ParseError) as info:
+        core.edgeprofiler.parse_power_log(b"20250109-13:00:00.006,5000,1\x80\n")
+    assert info.value.line == 1 and "'20250109-13:00:00.006,5000,1?'" in str(info.value)
+
+
 def test_log_out_of_order(tmp_path):
     raw = _good(tmp_path)
     log = raw / "m" / "m_power_log.log"

@@ -80,3 +80,18 @@ def test_speed_and_bad_files(tmp_path):
         create_sensor(f"replay:path={bad},speed=0")
     with pytest.raises(SensorUnavailable, match="replay needs a trace file"):
         create_sensor("replay")
+
+
+def test_rail_names_and_recorded_kind_must_be_text(tmp_path):
+    """Found by fuzzing from Python (tests/fuzz/regressions/py_replay/): a rail name with the bytes
+    0xff 0xfe made the replay sensor's info.rails raise UnicodeDecodeError (so did PowerMonitor).
+    Now the sensor is unavailable, naming the line; UTF-8 names stay accepted."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"# edgepower trace v1\nt_ns,read_ns,power_w:tot\xff\xfeal\n5,1,2.5\n")
+    with pytest.raises(SensorUnavailable, match=r"t\.csv:2: rail name 'tot\?\?al' is not printable text"):
+        edgepower.PowerMonitor(sensor=f"replay:path={path}")
+    path.write_bytes(b'# edgepower trace v1\n# meta: {"sensor": {"kind": "x\xc3"}}\nt_ns,read_ns,power_w:a\n5,1,2\n')
+    with pytest.raises(SensorUnavailable, match=r"meta kind 'x\?' is not printable text"):
+        create_sensor(f"replay:path={path}")
+    path.write_bytes("# edgepower trace v1\nt_ns,read_ns,power_w:VDD_\u00b5\n5,1,2.5\n6,1,2.5\n".encode())
+    assert create_sensor(f"replay:path={path}").info.rails == ["VDD_\u00b5"]

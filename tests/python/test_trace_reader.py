@@ -51,6 +51,17 @@ def test_no_counters_and_no_rows(tmp_path):
     ("t_ns,read_ns,power_w:x\n10,2,3\n4,5,6\n", r"t\.csv:5: timestamps go backwards"),
     ("time,read_ns,power_w:x\n", r"t\.csv:3: header must start with t_ns,read_ns"),
     ("", r"no header line"),
+    # Found by fuzzing (tests/fuzz/regressions/py_trace_csv/): these columns were read as counters
+    # of the wrong width, silently.
+    ("t_ns,read_ns,power_w:a,powe:c_b,wrounter_j:a,counter_j:b\n1,2,3,4,5,6\n",
+     r"t\.csv:3: unexpected column 'powe:c_b'"),
+    ("t_ns,read_ns,power_w:a,power_w:b,counter_j:a\n1,2,3,4,5\n", r"t\.csv:3: 1 counter_j columns for 2 rails"),
+    ("t_ns,read_ns\n1,2\n", r"t\.csv:3: no power_w:<rail> column"),
+    ("t_ns,read_ns,counter_j:a,power_w:a\n1,2,3,4\n", r"t\.csv:3: unexpected column 'power_w:a'"),
+    # ... and these raised OverflowError from the line-by-line reader.
+    ("t_ns,read_ns,power_w:a\n1,2,3\n2,2147483648,3\n", r"t\.csv:5: a number out of range in '2,2147483648,3'"),
+    ("t_ns,read_ns,power_w:a\n1,2,3\n99999999999999999999,2,3\n", r"t\.csv:5: a number out of range"),
+    ("t_ns,read_ns,power_w:a\n1,2,3\n2,2,\n", r"t\.csv:5: not a number in '2,2,'"),
 ])
 def test_errors_name_the_line(tmp_path, body, message):
     with pytest.raises(ValueError, match=message):

@@ -1,5 +1,6 @@
 #include "edgeprofiler_log.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -65,9 +66,13 @@ bool parse_number(std::string_view s, double* out) {
   return true;
 }
 
+// The line as quoted in an error: bytes that are not printable ASCII become '?', so the message is
+// always valid text (Python decodes it as UTF-8: a raw byte such as 0xc8 made the ParseError itself
+// fail with UnicodeDecodeError; found by fuzzing from Python, tests/fuzz/python/).
 std::string shown(std::string_view line) {
   constexpr std::size_t kMax = 80;
-  std::string s(line.substr(0, kMax));
+  std::string s;
+  for (char c : line.substr(0, kMax)) s += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
   if (line.size() > kMax) s += "...";
   return "'" + s + "'";
 }

@@ -73,6 +73,31 @@ std::string shown(const std::string& s) {
   return "'" + out + (s.size() > 60 ? "...'" : "'");
 }
 
+// Printable text: ASCII from ' ' to '~', or well-formed UTF-8 beyond it. Rail names and the recorded
+// sensor's kind become Python str (a raw byte such as 0xff made reading info.rails raise
+// UnicodeDecodeError; found by fuzzing from Python, tests/fuzz/python/fuzz_py_replay.py).
+bool is_text(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    const std::size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+    if (n == 0 || (n == 3 && c > 0xef) || i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    const auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f) || (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 > 0x8f)) {
+      return false;  // overlong, UTF-16 surrogate, beyond U+10FFFF
+    }
+    i += n;
+  }
+  return true;
+}
+
 std::vector<std::string> lines_of(std::string_view text) {
   std::vector<std::string> lines;
   std::size_t pos = 0;
@@ -106,6 +131,10 @@ void parse_edgepower(const std::vector<std::string>& lines, const std::string& n
       }
       for (std::size_t c = 2; c < header.size(); ++c) {
         if (header[c].rfind("power_w:", 0) == 0 && n_counter == 0) {
+          if (!is_text(header[c])) {
+            throw SensorUnavailable(where(name, i + 1) + ": rail name " + shown(header[c].substr(8)) +
+                                    " is not printable text (UTF-8)");
+          }
           info.rails.push_back(header[c].substr(8));
           ++n_power;
         } else if (header[c].rfind("counter_j:", 0) == 0) {
@@ -163,7 +192,10 @@ void parse_edgepower(const std::vector<std::string>& lines, const std::string& n
     const long tr_ = std::strtol(v.c_str(), nullptr, 10);
     info.total_rail = tr_ >= 0 && static_cast<std::size_t>(tr_) < info.rails.size() ? static_cast<int>(tr_) : -1;
   }
-  if (json_scalar(meta, "kind", &v)) info.details["recorded_sensor"] = v;
+  if (json_scalar(meta, "kind", &v)) {
+    if (!is_text(v)) throw SensorUnavailable(name + ": meta kind " + shown(v) + " is not printable text (UTF-8)");
+    info.details["recorded_sensor"] = v;
+  }
 }
 
 void parse_edgeprofiler(std::string_view text, const std::string& name, ReplayTrace* tr) {

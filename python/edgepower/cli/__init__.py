@@ -65,7 +65,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (start-up): one line, no traceback
         print(f"edgepower {args.command}: interrupted (Ctrl-C) before any results were written", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, PermissionError, SensorError, ImportError) as exc:
+    except (ValueError, KeyError, OSError, SensorError, ImportError) as exc:  # user errors: no traceback
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return 2

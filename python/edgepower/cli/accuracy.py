@@ -32,7 +32,11 @@ def add_parser(sub) -> None:
 
 def cmd_accuracy(args) -> int:
     from ..testing import accuracy as A
+    from .checks import rate
 
+    rate(args.rate)
+    if args.json and os.path.isdir(args.json):  # its folder is created if needed
+        raise ValueError(f"--json {args.json!r} is a folder; give a file path such as {args.json}/accuracy.json")
     if args.rounds < 2:
         print(f"error: --rounds must be >= 2 (a confidence interval needs two rounds), got {args.rounds}",
               file=sys.stderr)
@@ -42,6 +46,10 @@ def cmd_accuracy(args) -> int:
         return 2
     if args.settings:
         names = [s.strip() for s in args.settings.split(",") if s.strip()]
+        unknown = [s for s in names if s not in A.SETTINGS]
+        if unknown or not names:
+            raise ValueError(f"--settings: unknown accuracy setting(s) {', '.join(unknown) or repr(args.settings)}; "
+                             f"known: {', '.join(A.SETTINGS)}")
     else:
         names = list(A.SETTINGS) if args.full else ["ina3221-default"]
     layers = A.LAYERS_FULL if args.full else A.LAYERS_QUICK

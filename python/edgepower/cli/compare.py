@@ -37,7 +37,10 @@ def add_parser(sub) -> None:
 def cmd_compare(args) -> int:
     """Runs ``edgepower compare``."""
     from ..report import Report
+    from .checks import output_file
 
+    output_file(args.output, "-o/--output")
+    output_file(args.plot, "--plot")
     for path in (args.a, args.b):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path!r} does not exist; pass the report.json files that `edgepower profile` wrote")

@@ -34,6 +34,10 @@ def add_parser(sub) -> None:
 def cmd_map(args) -> int:
     """Run ``edgepower edgeprofiler map``; returns the exit code."""
     from ..edgeprofiler import layer_averages, map_power_to_layers
+    from .checks import output_file
+
+    output_file(args.output, "-o/--output")
+    output_file(args.averages, "--averages")
 
     with warnings.catch_warnings():
         # The table's attrs list every warning; print them once, below, not as Python warnings too.

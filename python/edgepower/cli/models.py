@@ -77,6 +77,47 @@ def build_model(spec: str, batch_size: int, image_size: int, seq_len: int) -> Tu
     raise ValueError(f"unknown MODEL {spec!r}: use vgg11 (or vgg13/16/19[_bn]), distilbert, or module.path:factory")
 
 
+def check_device(device: str, dtype: str = "float32") -> str:
+    """The device to use for ``--device`` (``auto``: CUDA when torch sees it) and ``--dtype``, or a
+    ValueError saying what to use instead; builds nothing."""
+    import torch
+
+    from ..profile.dtypes import check_dtype, int8_support
+
+    dtype = check_dtype(dtype)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() and dtype != "int8" else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}, but torch sees no CUDA device (torch.cuda.is_available() is False)")
+        index = torch.device(device).index
+        if index is not None and index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}, but torch sees {torch.cuda.device_count()} CUDA device(s)")
+    if dtype == "int8":
+        ok, why = int8_support(device)
+        if not ok:
+            raise ValueError(f"--dtype int8: {why}")
+    return device
+
+
+def skeleton(spec: str) -> Any:
+    """The module tree of a built-in MODEL (VGG, DistilBERT) on torch's meta device: no weights,
+    no inputs, built in milliseconds, so ``--layers``/``--depth`` are checked before the model
+    is; None for a factory (its modules are known only once it has run)."""
+    import torch
+
+    name = spec.strip().lower()
+    if _VGG.match(name):
+        tv = need("torchvision", f"model {name}")
+        with torch.device("meta"):
+            return getattr(tv.models, name)(weights=None)
+    if name == "distilbert":
+        tf = need("transformers", "model distilbert")
+        with torch.device("meta"):
+            return tf.DistilBertForSequenceClassification(tf.DistilBertConfig())
+    return None
+
+
 def _to_device(obj: Any, device: Any) -> Any:
     import torch
 
@@ -94,23 +135,14 @@ def prepare_model(model: Any, args: tuple, kwargs: Dict[str, Any], device: str,
     """The model and inputs on ``device`` (``auto``: CUDA when torch sees it) in ``dtype``
     (:func:`edgepower.profile.dtypes.cast`); returns them and the device used. Every problem is a
     ValueError that says what to use instead."""
-    import torch
-
-    from ..profile.dtypes import cast, check_dtype, int8_support
+    from ..profile.dtypes import cast, check_dtype
 
     dtype = check_dtype(dtype)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() and dtype != "int8" else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda, but torch sees no CUDA device (torch.cuda.is_available() is False)")
-    if dtype == "int8":
-        ok, why = int8_support(device)
-        if not ok:
-            raise ValueError(why)
+    device = check_device(device, dtype)
     model = model.to(device)
     args, kwargs = _to_device(args, device), _to_device(kwargs, device)
     model, args, kwargs = cast(model, args, kwargs, dtype, device)
     return model, args, kwargs, device
 
 
-__all__ = ["build_model", "need", "prepare_model"]
+__all__ = ["build_model", "check_device", "need", "prepare_model", "skeleton"]

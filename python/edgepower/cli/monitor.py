@@ -101,7 +101,9 @@ def _wait(duration: Optional[float], proc: Optional[subprocess.Popen]) -> bool:
 def cmd_monitor(args: Any) -> int:
     from ..export.common import jsonable
     from ..monitor import PowerMonitor
+    from .checks import check_monitor_args, check_sensor
 
+    check_monitor_args(args)  # every argument, before the sensor is built or sampling starts
     command: List[str] = list(args.command or [])
     if command and command[0] == "--":
         command = command[1:]
@@ -122,8 +124,8 @@ def cmd_monitor(args: Any) -> int:
     as_json = args.json is not None
     out: TextIO = sys.stderr if (command or args.json == "-") else sys.stdout
 
-    mon = PowerMonitor(sensor=args.sensor, rate_hz=args.rate, log_path=args.output, root=args.root,
-                       realtime=not args.no_realtime)
+    mon = PowerMonitor(sensor=check_sensor(args.sensor, root=args.root), rate_hz=args.rate, log_path=args.output,
+                       root=args.root, realtime=not args.no_realtime)
     info = mon.info
     if not as_json:
         print(f"sensor: {info.kind} ({info.description}); rails: {', '.join(mon.rails)}", file=out)

@@ -95,7 +95,9 @@ def _dataset(inputs: List[str], device: Any):
 
 def cmd_fit(args) -> int:
     from ..predict.predictor import Predictor
+    from .checks import output_file
 
+    output_file(args.output, "-o/--output")
     data = _dataset(args.inputs, args.device)
     p = Predictor().fit(data)
     p.save(args.output)
@@ -115,7 +117,12 @@ def cmd_measure(args) -> int:
     from ..predict.dataset import from_reports
     from ..predict.measure import measure_latency
     from ..predict.zoo import families, zoo
+    from .checks import integer, output_dir
 
+    integer(args.rounds, "--rounds", 15, what="each figure is a median over rounds")
+    integer(args.k, "-k", 1)
+    integer(args.threads, "--threads", 1)
+    output_dir(args.out, "-o/--output")
     entries = zoo(args.names)
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
@@ -169,7 +176,15 @@ def cmd_predict(args) -> int:
     from ..predict import edgeprofiler as ep
     from ..predict.api import predict
     from ..predict.predictor import Predictor
+    from .checks import integer, output_dir, output_file
 
+    integer(args.batch_size, "--batch-size", 1)
+    integer(args.image_size, "--image-size", 1)
+    integer(args.seq_len, "--seq-len", 1)
+    if args.threads is not None:
+        integer(args.threads, "--threads", 1)
+    output_file(args.output, "-o/--output")
+    output_dir(args.out, "--out")
     p = Predictor.load(args.predictor)
     if args.engine_info:
         rows = ep.predict_engine_info(args.engine_info, p, args.output, device=args.device or ep.DEFAULT_DEVICE,

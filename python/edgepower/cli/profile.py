@@ -10,8 +10,10 @@ import os
 import sys
 from typing import Any
 
+from . import models
 from . import resume as _resume
-from .models import build_model, need, prepare_model
+from .checks import check_layers_of, check_profile_args, check_sensor, parse_layers
+from .models import build_model, need, prepare_model  # noqa: F401 (build_model: re-exported)
 
 DESCRIPTION = """\
 Profile the energy and latency of each layer of a model: capture each layer's inputs in one
@@ -148,33 +150,26 @@ class _Bar:
 
 def cmd_profile(args) -> int:
     """Runs ``edgepower profile``. Every argument is checked before the model is built."""
-    from .._native import core as _core
     from ..profile import InSituOptions, LayerProfiler, ProfileInterrupted, ProfileOptions
-    from ..profile.presets import PRESETS
-    from ..sensors import create_sensor
 
     session = _resume.Session(args)
     session.prepare()  # --resume fills args from the spool (refusing options that differ)
+    layers_checked = check_profile_args(args)  # every argument, before the model is built or sampling starts
     batch = args.batch_size if args.batch_size is not None else (16 if args.model.lower() == "distilbert" else 1)
-    if batch < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {batch}")
     options = ProfileOptions(mode=args.mode, repeats=args.repeats, min_window_s=args.min_window, rounds=args.rounds,
                              warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
                              in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round),
                              estimator=args.estimator)
-    _core.Sampler.check_rate_hz(args.rate)
-    sensor = create_sensor(args.sensor)  # built once; an unavailable sensor fails before the model is built
+    sensor = check_sensor(args.sensor)  # built once; an unavailable sensor fails before the model is built
     torch = need("torch", "edgepower profile (install the torch build for your device: see the README)")
     torch.manual_seed(args.seed)
-    model, margs, mkwargs, what, preset = build_model(args.model, batch, args.image_size, args.seq_len)
+    model, margs, mkwargs, what, preset = models.build_model(args.model, batch, args.image_size, args.seq_len)
+    if not layers_checked:  # a factory's modules are known only once it has run
+        check_layers_of(model, parse_layers(args.layers), args.depth)
     model, margs, mkwargs, device = prepare_model(model, margs, mkwargs, args.device, args.dtype)
-    layers = args.layers
-    if layers is None:
-        layers = preset if args.depth is None else None
-    elif layers.strip() in PRESETS:
-        layers = layers.strip()
-    else:
-        layers = [s for s in (x.strip() for x in layers.split(",")) if s]
+    layers = parse_layers(args.layers)
+    if layers is None and args.depth is None:
+        layers = preset
     print(f"model: {what}, built with RANDOM weights (nothing is downloaded; per-layer energy depends on "
           f"shapes, not weight values); batch {batch}, device {device}, dtype {args.dtype}")
     bar = _Bar(not args.no_progress)

@@ -37,6 +37,9 @@ def add_parser(sub) -> None:
 
 def cmd_profile_trace(args) -> int:
     from ..profile.recorded import profile_trace
+    from .checks import output_dir
+
+    output_dir(args.out, "--output")
 
     if args.idle_power is not None and not (math.isfinite(args.idle_power) and args.idle_power >= 0):
         raise ValueError(f"--idle-power must be a power in W >= 0, got {args.idle_power}")

@@ -21,7 +21,9 @@ def add_parser(sub: Any) -> None:
 def cmd_sensors(args: Any) -> int:
     from ..export.common import jsonable
     from ..sensors import sensors
+    from .checks import output_file
 
+    output_file(args.json, "--json")
     rows = sensors(root=args.root)
     if args.json is not None:
         text = json.dumps(jsonable(rows), indent=1, allow_nan=False)

@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch.overrides import TorchFunctionMode
 
+from ..profile.capture import describe_inputs
+from ..profile.errors import model_error
 from ..profile.presets import leaf_layers
 from .device import device_key
 
@@ -342,8 +344,8 @@ def extract(model: torch.nn.Module, *args: Any, backend_keys: bool = True, **kwa
         with torch.inference_mode(), mode:
             model(*args, **kwargs)
     except Exception as exc:
-        raise ValueError(f"{type(model).__name__} rejected the inputs: {type(exc).__name__}: {exc}. Pass the "
-                         "inputs its forward() takes.") from exc
+        raise model_error(model, exc, args, kwargs, describe_inputs(args, kwargs),
+                          call="predict(model, *args, **kwargs)") from exc
     finally:
         for h in handles:
             h.remove()

@@ -13,6 +13,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from .errors import model_error
+
 log = logging.getLogger("edgepower")
 
 MODEL_LABEL = "(model)"
@@ -157,9 +159,7 @@ def capture(model: Any, layer_names: Sequence[str], args: tuple, kwargs: Dict[st
             with torch.inference_mode():
                 model(*args, **kwargs)
         except Exception as exc:
-            raise ValueError(f"{type(model).__name__} rejected the inputs ({describe_inputs(args, kwargs) or 'none'}): "
-                             f"{type(exc).__name__}: {exc}. Pass the inputs its forward() takes, as "
-                             "profile(*args, **kwargs).") from exc
+            raise model_error(model, exc, args, kwargs, describe_inputs(args, kwargs)) from exc
         capture_s = time.perf_counter() - t0
     finally:
         for h in handles:

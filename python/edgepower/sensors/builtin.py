@@ -23,10 +23,23 @@ def _float(options: Dict[str, str], key: str, default: Optional[float] = None, *
         raise ValueError(f"sensor '{kind}': {key} must be a number") from None
 
 
+def _seed(options: Dict[str, str], kind: str) -> int:
+    """The noise seed: an integer from 0 to 2**64 - 1 (the native generator's uint64)."""
+    text = options.pop("seed", "1")
+    try:
+        value = float(text)
+        seed = int(value) if value == int(value) else -1
+    except (ValueError, OverflowError):
+        seed = -1
+    if not 0 <= seed < 2 ** 64:
+        raise ValueError(f"sensor '{kind}': seed must be an integer from 0 to 2**64-1, got {text!r}")
+    return seed
+
+
 def _synthetic_options(options: Dict[str, str], kind: str) -> Dict[str, object]:
     o = dict(refresh_s=_float(options, "refresh", 0.0, kind=kind),
              noise_w=_float(options, "noise", 0.0, kind=kind),
-             seed=int(_float(options, "seed", 1.0, kind=kind)),
+             seed=_seed(options, kind),
              counter=options.pop("counter", "0").lower() in ("1", "true", "yes"),
              counter_range_j=_float(options, "range", 0.0, kind=kind))
     return o

@@ -190,6 +190,9 @@ def cmd_profile(args) -> int:
         bar.close()
         print("interrupted: nothing written (hooks removed, model modes restored)", file=sys.stderr)
         return 130
+    except Exception:
+        session.failed()  # e.g. the model raised: no empty output folder left behind
+        raise
     finally:
         bar.close()
     session.annotate(report)

@@ -146,10 +146,19 @@ class Session:
 
         if self.replace:
             _remove_spools(self.args.out)
-        os.makedirs(os.path.dirname(os.path.abspath(self.spool_dir)), exist_ok=True)
+        parent = os.path.dirname(os.path.abspath(self.spool_dir))
+        self._made_out = None if os.path.isdir(parent) else parent
+        os.makedirs(parent, exist_ok=True)
         self.monitor = PowerMonitor(sensor, rate_hz=self.args.rate, spool=self.spool_dir,
                                     spool_sync_s=self.args.spool_sync)
         return self.monitor
+
+    def failed(self) -> None:
+        """The profile failed before measuring anything: removes the output folder this session
+        created for the spool if it is still empty (a spool with samples is always kept)."""
+        made = getattr(self, "_made_out", None)
+        if made and os.path.isdir(made) and not os.listdir(made):
+            os.rmdir(made)
 
     def attach(self, prof: Any, model: Any, margs: Any, mkwargs: Any) -> None:
         """Checks the model against the spool's on --resume, records the settings, and hands the

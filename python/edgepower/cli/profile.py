@@ -10,8 +10,7 @@ import os
 import sys
 from typing import Any
 
-from . import models
-from . import resume as _resume
+from .resume import Session, add_arguments as add_resume_arguments
 from .checks import check_layers_of, check_profile_args, check_sensor, parse_layers
 from .models import build_model, need, prepare_model  # noqa: F401 (build_model: re-exported)
 
@@ -112,7 +111,7 @@ def add_parser(sub) -> None:
     p.add_argument("--trace", metavar="PATH", default=None,
                    help="also write the windows and power as Chrome trace-event JSON (Perfetto, chrome://tracing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _resume.add_arguments(p)
+    add_resume_arguments(p)
     p.set_defaults(func=cmd_profile)
 
 
@@ -152,7 +151,7 @@ def cmd_profile(args) -> int:
     """Runs ``edgepower profile``. Every argument is checked before the model is built."""
     from ..profile import InSituOptions, LayerProfiler, ProfileInterrupted, ProfileOptions
 
-    session = _resume.Session(args)
+    session = Session(args)
     session.prepare()  # --resume fills args from the spool (refusing options that differ)
     layers_checked = check_profile_args(args)  # every argument, before the model is built or sampling starts
     batch = args.batch_size if args.batch_size is not None else (16 if args.model.lower() == "distilbert" else 1)
@@ -163,7 +162,9 @@ def cmd_profile(args) -> int:
     sensor = check_sensor(args.sensor)  # built once; an unavailable sensor fails before the model is built
     torch = need("torch", "edgepower profile (install the torch build for your device: see the README)")
     torch.manual_seed(args.seed)
-    model, margs, mkwargs, what, preset = models.build_model(args.model, batch, args.image_size, args.seq_len)
+    from .models import build_model as build  # looked up per call: tests spy on models.build_model
+
+    model, margs, mkwargs, what, preset = build(args.model, batch, args.image_size, args.seq_len)
     if not layers_checked:  # a factory's modules are known only once it has run
         check_layers_of(model, parse_layers(args.layers), args.depth)
     model, margs, mkwargs, device = prepare_model(model, margs, mkwargs, args.device, args.dtype)

@@ -86,6 +86,7 @@ std::string sensor_info_json(const SensorInfo& i) {
          ", \"has_power\": " + json_bool(i.has_power) + ", \"has_counter\": " + json_bool(i.has_counter) +
          ", \"power_derived\": " + json_bool(i.power_derived) +
          ", \"counter_range_j\": " + json_number(i.counter_range_j) +
+         ", \"max_power_w\": " + json_number(i.max_power_w) +
          ", \"update_interval_s\": " + json_number(i.update_interval_s) +
          ", \"estimated\": " + json_bool(i.estimated) + ", \"available\": " + json_bool(i.available) +
          ", \"reason\": " + json_string(i.reason) + ", \"details\": " + details + "}";

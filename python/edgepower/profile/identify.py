@@ -240,11 +240,14 @@ def identify_counter(monitor: Any, max_s: float = 1.5) -> ident.Identification:
 
 def identify_boxcar(monitor: Any) -> ident.Identification:
     """Period, phase and observation window of a boxcar reading: idle, four pulses whose edges
-    fall at different phases of the period (2.3 periods busy, 2.7 idle), idle."""
+    fall at different phases of the period, idle. A pulse and its pause last 2.3 + 2.45 = 4.75
+    periods, so the four starts fall a quarter period apart and the ends 0.3 period after them:
+    eight edge phases spread over the period (a whole number of periods, e.g. 2.3 + 2.7, put
+    every start at one phase and left the window fit to the sleeps' jitter)."""
     t_wall = time.monotonic()
     hint = monitor.info.update_interval_s
     hint = hint if isinstance(hint, float) and math.isfinite(hint) and hint > 0 else 0.1
-    start, pulses, _ = _pulses(monitor, 3 * hint, [(2.3 * hint, 2.7 * hint)] * 3 + [(2.3 * hint, 3 * hint)])
+    start, pulses, _ = _pulses(monitor, 3 * hint, [(2.3 * hint, 2.45 * hint)] * 3 + [(2.3 * hint, 3 * hint)])
     t, p, _ = _readings(monitor, start)
     period, phase, changes = updates.measure_period(t, p)
     common = dict(period_s=period, update_at_s=phase * 1e-9)

@@ -199,7 +199,8 @@ def read_trace(path: str, size: Optional[int] = None) -> Trace:
     except ImportError as exc:
         raise ImportError(f"reading a trace needs pandas ({exc}); install it with `pip install pandas`") from None
     dtypes = {h: np.float64 for h in header[2:]}
-    dtypes.update({"t_ns": np.int64, "read_ns": np.int32})
+    # read_ns as int64, range-checked below: older pandas wrap an int32 column silently.
+    dtypes.update({"t_ns": np.int64, "read_ns": np.int64})
     # Exact floats: pandas 3 parses them round-trip by default; before, it has to be asked.
     exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
     try:
@@ -214,9 +215,11 @@ def read_trace(path: str, size: Optional[int] = None) -> Trace:
         return _read_checked(path, meta, header, skip, size)
     t = df["t_ns"].to_numpy(dtype=np.int64)
     vals = df.iloc[:, 2:].to_numpy(dtype=np.float64).reshape(len(df), len(header) - 2)
-    if t.shape[0] > 1 and np.any(np.diff(t) < 0):
+    rd = df["read_ns"].to_numpy(dtype=np.int64)
+    i32 = np.iinfo(np.int32)
+    if (t.shape[0] > 1 and np.any(np.diff(t) < 0)) or (rd.size and (rd.min() < i32.min or rd.max() > i32.max)):
         return _read_checked(path, meta, header, skip, size)
-    return _trace(meta, header, t, df["read_ns"].to_numpy(dtype=np.int32), vals)
+    return _trace(meta, header, t, rd.astype(np.int32), vals)
 
 
 def _trace(meta: Dict[str, object], header: List[str], t: np.ndarray, rd: np.ndarray, vals: np.ndarray) -> Trace:

@@ -251,7 +251,10 @@ def _read_checked(path: str, meta: Dict[str, object], header: List[str], skip: i
     for i, r in enumerate(rows):
         try:
             t[i] = int(r[0])
-            rd[i] = int(r[1])
+            read = int(r[1])
+            if not -2**31 <= read < 2**31:  # numpy 1.x stores it wrapped, 2.x raises OverflowError
+                raise OverflowError
+            rd[i] = read
             vals[i] = [float(x) for x in r[2:-1]]
         except ValueError:
             raise ValueError(f"{path}:{r[-1]}: not a number in {','.join(r[:-1])[:80]!r}") from None

@@ -24,6 +24,7 @@ import torch
 
 import edgepower
 from edgepower._native import core
+from edgepower.profile.capture import capture
 from edgepower.profile.hooks import Hooks
 from edgepower.profile import MODEL_LABEL, LayerProfiler
 
@@ -51,7 +52,7 @@ def hook_overhead(reps: int) -> dict:
     x = torch.zeros(1)
     timeline = core.Timeline()
     prof = LayerProfiler(model, sensor="constant:1", mode="in-situ")
-    sites, _, _ = prof._capture((x,), {})
+    sites, _, _ = capture(prof.model, prof.layer_names, (x,), {})
     for s in sites:
         s.region = timeline.region(s.label)
 

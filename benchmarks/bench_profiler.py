@@ -22,6 +22,7 @@ import torchvision
 
 import edgepower
 from edgepower._native import core
+from edgepower.profile.capture import capture
 from edgepower.profile import LayerProfiler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,7 +50,7 @@ def capture_overhead(model, x, reps: int):
         with torch.inference_mode():
             model(x)
         plain.append(time.perf_counter() - t)
-        sites, _, capture_s = prof._capture((x,), {})
+        sites, _, capture_s = capture(prof.model, prof.layer_names, (x,), {})
         hooked.append(capture_s)
     p, h = statistics.median(plain), statistics.median(hooked)
     return {"input": "x".join(map(str, x.shape)), "call_sites": len(sites), "plain_ms": p * 1e3,

@@ -240,3 +240,18 @@ def test_a_model_that_raises_is_reported_as_its_own_error(tmp_path, monkeypatch,
     assert "Broken raised KeyError in layer 'head' (Head)" in err and "vocab entry 17 missing" in err, err
     assert "rejected the inputs" not in err
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_a_trace_inside_the_output_folder_to_be_created_is_accepted(tmp_path):
+    """`-o OUT --trace OUT/trace.json` with OUT not there yet: the profile creates OUT before it
+    writes the trace, so the checks accept it; a trace in any other missing folder is refused."""
+    from edgepower.cli.checks import check_profile_args
+
+    out = tmp_path / "new-profile"
+    args = cli.build_parser().parse_args(["profile", "vgg11", "-o", str(out), "--trace", str(out / "trace.json")])
+    check_profile_args(args)  # no error
+    assert not out.exists()  # checking creates nothing
+    args = cli.build_parser().parse_args(["profile", "vgg11", "-o", str(out),
+                                          "--trace", str(tmp_path / "elsewhere" / "trace.json")])
+    with pytest.raises(FileNotFoundError, match="--trace"):
+        check_profile_args(args)

@@ -54,12 +54,19 @@ def rate(value: Any, flag: str = "--rate") -> None:
         raise ValueError(f"{flag}: {exc}") from None
 
 
-def output_file(path: Optional[str], flag: str) -> None:
-    """A file that can be written: see :func:`edgepower.trace.check_output_path`."""
+def output_file(path: Optional[str], flag: str, out_dir: Optional[str] = None) -> None:
+    """A file that can be written: see :func:`edgepower.trace.check_output_path`. A file directly
+    in ``out_dir`` (the command's output folder, checked by :func:`output_dir` and created before
+    the file is written) may be in a folder that does not exist yet."""
     if path is None or path == "-":
         return
     from ..trace import check_output_path
 
+    if out_dir and not os.path.isdir(out_dir) and \
+            os.path.dirname(os.path.abspath(path)) == os.path.abspath(out_dir):
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{flag} {path!r} is a folder; give a file path")
+        return
     check_output_path(path, flag)
 
 
@@ -206,7 +213,7 @@ def check_profile_args(args: Any) -> bool:
     layers_syntax(args.layers, args.depth)
     output_dir(args.out, "--output")
     output_dir(args.edgeprofiler_out, "--edgeprofiler-out")
-    output_file(args.trace, "--trace")
+    output_file(args.trace, "--trace", out_dir=args.out)  # e.g. -o OUT --trace OUT/trace.json
     from .models import check_device
 
     check_device(args.device, args.dtype)

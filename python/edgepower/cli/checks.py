@@ -251,3 +251,19 @@ __all__ = [
     "parse_layers",
     "rate",
 ]
+
+
+def write_json(obj: Any, dest: str, note_to: Any) -> None:
+    """``--json DEST`` of the CLI: ``-`` prints ``obj`` as JSON on stdout, else writes the file and
+    says so on ``note_to`` (NaN is refused: JSON has none; ``jsonable`` turns it into null)."""
+    import json
+
+    from ..export.common import jsonable
+
+    text = json.dumps(jsonable(obj), indent=1, allow_nan=False)
+    if dest == "-":
+        print(text)
+        return
+    with open(dest, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    print(f"wrote {dest}", file=note_to)

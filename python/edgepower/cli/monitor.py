@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import signal
 import subprocess
@@ -99,9 +98,8 @@ def _wait(duration: Optional[float], proc: Optional[subprocess.Popen]) -> bool:
 
 
 def cmd_monitor(args: Any) -> int:
-    from ..export.common import jsonable
     from ..monitor import PowerMonitor
-    from .checks import check_monitor_args, check_sensor
+    from .checks import check_monitor_args, check_sensor, write_json
 
     check_monitor_args(args)  # every argument, before the sensor is built or sampling starts
     command: List[str] = list(args.command or [])
@@ -173,13 +171,7 @@ def cmd_monitor(args: Any) -> int:
                               "command": command or None, "exit_code": exit_code, "trace_csv": args.output,
                               "sampler_error": str(failure) if failure is not None else None}
     if as_json:
-        text = json.dumps(jsonable(result), indent=1, allow_nan=False)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-            print(f"wrote {args.json}", file=out)
+        write_json(result, args.json, out)
     else:
         _print_summary(m, st, info, args, out, interrupted, exit_code)
     if failure is not None:

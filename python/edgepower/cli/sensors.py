@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -19,20 +18,13 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_sensors(args: Any) -> int:
-    from ..export.common import jsonable
     from ..sensors import sensors
-    from .checks import output_file
+    from .checks import output_file, write_json
 
     output_file(args.json, "--json")
     rows = sensors(root=args.root)
     if args.json is not None:
-        text = json.dumps(jsonable(rows), indent=1, allow_nan=False)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-            print(f"wrote {args.json}", file=sys.stderr)
+        write_json(rows, args.json, sys.stderr)
         return 0
     width = max(len(r["kind"]) for r in rows)
     for r in rows:

@@ -1,9 +1,8 @@
 import sys
 
-try:
+from ._startup import guard
+
+with guard():  # Ctrl-C while edgepower's command line is imported: one line, exit 130 (_startup.py)
     from .cli import main
-except KeyboardInterrupt:  # Ctrl-C while edgepower itself is imported: one line, no traceback
-    print("edgepower: interrupted (Ctrl-C) during start-up: nothing was measured or written", file=sys.stderr)
-    sys.exit(130)
 
 sys.exit(main())

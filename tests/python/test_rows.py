@@ -40,6 +40,21 @@ def test_resolution_rules():
 
 @pytest.fixture(scope="module")
 def report():
+    # One torch thread and 5 rounds: beside 4 busy loops on 2 cores, busy's per-round latency (and
+    # so its net energy: the region sensor bills 4 W over idle for the window's wall time) varied
+    # with a relative SD up to 70 %; with torch's 2 threads a round could take 15x longer (a thread
+    # waiting for its descheduled twin). The CI is t(0.975, n-1) SD / sqrt(n): 2.48 SD for 3
+    # rounds put busy's CI past its value ("not resolved") in 3 of 12 profiles; 1.24 SD for 5
+    # rounds kept it below in 36 of 36 (worst CI / value 0.68).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield _profile()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _profile():
     timeline = core.Timeline()
     # quiet draws the idle power exactly: its net energy is 0 in every round, so its CI includes 0.
     sensor = core.RegionSensor(timeline, {"busy": 6.0, "quiet": IDLE_W}, IDLE_W)
@@ -48,7 +63,7 @@ def report():
     # edges are the window's own level, never a neighbouring window's, so quiet's net energy is 0
     # in every round and its status cannot depend on the machine's load.
     return edgepower.profile_layers(Two(), torch.randn(4, 32), sensor=sensor, rate_hz=2000, min_window_s=0.03,
-                                    rounds=3, warmup=1, idle_s=0.05, before_window=lambda label, r: time.sleep(0.003))
+                                    rounds=5, warmup=1, idle_s=0.05, before_window=lambda label, r: time.sleep(0.003))
 
 
 def test_unresolved_row_has_a_status_a_bound_and_no_share(report):
@@ -98,8 +113,8 @@ def test_charts_draw_no_negative_bars(report, tmp_path):
 def test_closure_has_its_own_ci(report):
     ci = report.closure_ci
     assert set(ci) == {"net_energy", "latency"}
-    assert ci["latency"]["n"] == 3 and math.isfinite(ci["latency"]["ci95"])
-    assert "95% CI over 3 rounds" in report.summary()
+    assert ci["latency"]["n"] == 5 and math.isfinite(ci["latency"]["ci95"])
+    assert "95% CI over 5 rounds" in report.summary()
 
 
 def test_idle_before_and_after_with_the_drift_of_a_ramp():
@@ -125,3 +140,28 @@ def test_idle_near_the_estimates_maximum_warns():
                                       min_window_s=0.02, rounds=2, warmup=1, idle_s=0.05)
     assert any("of the estimate's maximum" in w for w in report.meta["warnings"])
     assert "WARNING:" in report.summary()
+
+
+def test_idle_drift_warning_needs_a_drift_beyond_the_rows_cis():
+    from types import SimpleNamespace as NS
+
+    from edgepower.profile.run import DRIFT_FLOOR_W, idle_drift_warnings
+
+    row = NS(kind="layer", status="ok", ci95_mj=0.2, latency_ms=1.0, layer="busy")
+    # 1 W of drift x 1 ms latency / 2 = 0.5 mJ > the 0.2 mJ CI: warned, with the figures.
+    (w,) = idle_drift_warnings(NS(idle_before_w=2.0, idle_after_w=3.0), [row])
+    assert "drifted by +1.000 W" in w and "2.000 W before, 3.000 W after" in w and "e.g. busy" in w
+    # 0.3 W x 1 ms / 2 = 0.15 mJ is inside the CI: no warning.
+    assert idle_drift_warnings(NS(idle_before_w=2.0, idle_after_w=2.3), [row]) == []
+    # A steady level: float rounding of the two idle means is no drift, even against a zero CI
+    # (a constant sensor's rows have CI 0); this warned "drifted by -0.000 W" before.
+    exact = NS(kind="layer", status="ok", ci95_mj=0.0, latency_ms=1.0, layer="busy")
+    assert idle_drift_warnings(NS(idle_before_w=5.0, idle_after_w=5.0 - 4e-15), [exact]) == []
+    assert idle_drift_warnings(NS(idle_before_w=5.0, idle_after_w=5.0 + 2 * DRIFT_FLOOR_W), [exact]) != []
+
+
+def test_a_constant_sensor_warns_of_no_drift():
+    report = edgepower.profile_layers(Two(), torch.randn(4, 32), sensor="constant:5", rate_hz=1000,
+                                      min_window_s=0.02, rounds=2, warmup=1, idle_s=0.05)
+    assert report.meta["idle"]["drift_w"] == pytest.approx(0.0, abs=1e-9)
+    assert not any("drifted" in w for w in report.meta["warnings"]), report.meta["warnings"]

@@ -7,6 +7,8 @@ import sys
 import warnings
 from typing import List, Optional
 
+from .._startup import MESSAGE as STARTUP_INTERRUPTED
+from .._startup import guard
 from ..sensors import SensorError
 from . import accuracy as _accuracy
 from . import compare as _compare
@@ -44,15 +46,15 @@ def _warning_to_stderr(message, category, filename, lineno, file=None, line=None
     print(f"warning: {message}", file=sys.stderr)
 
 
-INTERRUPTED = "interrupted (Ctrl-C) during start-up: nothing was measured or written"
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     try:
-        parser = build_parser()  # imports what the subcommands need (torch, for `predict`): seconds
-        args = parser.parse_args(argv)
-    except KeyboardInterrupt:
-        print(f"edgepower: {INTERRUPTED}", file=sys.stderr)
+        # A real command line (argv None): Ctrl-C here prints one line and exits 130 at once, as a
+        # KeyboardInterrupt inside torch's import is not safe to catch (_startup.py says why).
+        with guard(enabled=argv is None):
+            parser = build_parser()  # imports what the subcommands need (torch, for `predict`): seconds
+            args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # in-process callers (argv given) keep the exception's path
+        print(STARTUP_INTERRUPTED, end="", file=sys.stderr)
         return 130
     args.argv = list(argv) if argv is not None else sys.argv[1:]  # what was typed (profile --resume checks it)
     # Logs and warnings go to stderr (stdout carries the results, e.g. --json).

@@ -257,12 +257,20 @@ def _watts(text: Any) -> float:
         return math.nan
 
 
+# Smallest idle drift worth a warning: half a milliwatt, the precision the warning prints at and
+# below the resolution of the boards' sensors (an INA3221 rail resolves about 1 mW at 5 V, RAPL
+# counts 61 uJ per tick). Without it, a steady synthetic level warned of "drift by -0.000 W".
+DRIFT_FLOOR_W = 0.0005
+
+
 def idle_drift_warnings(run: Run, rows: List[LayerRow]) -> List[str]:
     """Warnings when the idle baseline moved between before and after by more than the rows'
     CIs: the drift times a row's latency is the error it puts into that row's net energy."""
     if run.idle_before_w is None or run.idle_after_w is None:
         return []
     drift = run.idle_after_w - run.idle_before_w
+    if abs(drift) < DRIFT_FLOOR_W:  # prints as +-0.000 W: float rounding of a steady level, not a drift
+        return []
     worst = [r for r in rows if r.kind == "layer" and r.status in ("ok", "not resolved")
              and math.isfinite(r.ci95_mj) and math.isfinite(r.latency_ms)
              and 0.5 * abs(drift) * r.latency_ms > r.ci95_mj]

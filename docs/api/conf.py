@@ -1,8 +1,9 @@
 """Sphinx configuration of edgepower's API reference (docs/api), generated from the docstrings.
 
-Build it with ``python -m sphinx -W -b html docs/api build/docs-api`` (tests/python/test_docs.py
-does, warnings as errors). edgepower must be importable (installed, or python/ on PYTHONPATH
-with the native module built); torch is needed for edgepower.profile.
+Build it with ``python -m sphinx -W -b html docs/api build/docs-api``
+(tests/python/test_distribution.py does, warnings as errors). edgepower must be importable
+(installed, or python/ on PYTHONPATH with the native module built); torch is needed for
+edgepower.profile.
 """
 import os
 import sys

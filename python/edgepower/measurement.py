@@ -15,9 +15,9 @@ class Samples(NamedTuple):
     ----------
     t_ns : int64 [n]
         CLOCK_MONOTONIC nanoseconds, taken right after each read.
-    power_w : float64 [n, rails]
+    power_w : float64 [n, n_rails]
         Power per rail in watts (NaN where the sensor gives none).
-    counter_j : float64 [n, rails] or [0, rails]
+    counter_j : float64 [n, n_rails] or [0, n_rails]
         Raw energy counters in joules (may wrap), empty when the sensor has none.
     read_ns, lateness_ns : int32 [n]
         How long each read took and how late the sampler woke for it.

@@ -167,9 +167,9 @@ class Assignment:
         :func:`shift_to_observation`).
     info : dict
         How those times were found (for the provenance).
-    counts, sums : [windows]
+    counts, sums : [n_windows]
         Readings per window and the sum of their power (W).
-    updates : int64 [windows]
+    updates : int64 [n_windows]
         Distinct sensor updates per window (readings of one refresh share their time).
     owner : int64 [n]
         The window each reading went to (-1: none).
@@ -197,7 +197,7 @@ def assign_readings(t_ns: np.ndarray, read_ns: np.ndarray, power_w: np.ndarray, 
         The sensor's update interval (NaN: live) and the sampling rate.
     model : SensorModel or None
         Moves refresh-attributed readings to their observation (:func:`shift_to_observation`).
-    w0_ns, w1_ns : int64 [windows]
+    w0_ns, w1_ns : int64 [n_windows]
         The windows; nested windows are fine (the innermost wins), an empty one holds nothing.
     """
     t = np.asarray(t_ns, dtype=np.int64)

@@ -53,8 +53,8 @@ def window_energy(info: Any, t_ns: np.ndarray, power_w: np.ndarray, counter_j: n
     info : SensorInfo
         The sensor's info (rails, total rail, counters, wrap range).
     t_ns : int64 [n]
-    power_w : float64 [n, rails]
-    counter_j : float64 [n, rails] or [0, rails]
+    power_w : float64 [n, n_rails]
+    counter_j : float64 [n, n_rails] or [0, n_rails]
     t0_ns, t1_ns : int
     """
     per = _core.integrate_power(t_ns, power_w, int(t0_ns), int(t1_ns))

@@ -25,7 +25,7 @@ def board_total(info: Any, per_rail: Any) -> Any:
     ----------
     info : SensorInfo
         The sensor's info (``total_rail``).
-    per_rail : array [..., rails]
+    per_rail : array [..., n_rails]
         Power per sample ``[n, rails]``, counters ``[n, rails]`` or one value per rail ``[rails]``.
 
     Returns

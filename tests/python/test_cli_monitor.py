@@ -202,6 +202,7 @@ def test_version_and_help_without_markup(capsys):
     helps = [parser.format_help()] + [p.format_help() for p in sub.choices.values()]
     for text in helps:
         assert "`" not in text and "``" not in text and ":func:" not in text
+        assert "%%" not in text  # a description is not %-formatted: "95%% CI" printed as it stands
 
 
 def test_output_spellings_agree():

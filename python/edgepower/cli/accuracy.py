@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
         description="Profiles a model of busy-wait layers (50 us to 1 s, known power levels) against emulated "
                     "sensors (INA3221 through the real jetson-hwmon reader, NVML-like counter and 25/100 ms "
                     "instant power) and prints measured - true net energy per inference for each layer and "
-                    "estimator. '*' marks a layer whose 95%% CI misses the truth. See docs/accuracy.md.")
+                    "estimator. '*' marks a layer whose 95% CI misses the truth. See docs/accuracy.md.")
     p.add_argument("--full", action="store_true",
                    help="layers from 50 us to 1 s and every setting (several minutes); default: a quick run of "
                         "the default INA3221 setting on 300 us .. 30 ms layers")

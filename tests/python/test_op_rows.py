@@ -61,8 +61,23 @@ def _check_closure(rep, before):
     for r in ops:  # the constant sensor: 5 W, idle 1 W
         assert r["energy_per_inference_mj"] == pytest.approx(5.0 * r["latency_ms"], rel=1e-9)
         assert r["net_energy_per_inference_mj"] == pytest.approx(4.0 * r["latency_ms"], rel=1e-9)
-        assert r["latency_ms"] > 0
+        # An in-place op's latency is (restore + call) - restore: at or below the restore's noise
+        # it is "not resolved" (never a negative cost, never "below idle"); beside busy processes
+        # a 2048-element add_ came out at -0.25 us.
+        assert r["latency_ms"] > 0 or r["status"] == "not resolved", r
+        if r["latency_ms"] - r["latency_ci95_ms"] <= 0:
+            assert r["status"] == "not resolved" and "noise of that copy" in r["note"], r
     return rows
+
+
+def test_an_inplace_cost_within_the_restore_noise_is_not_resolved():
+    from edgepower.profile.rows import below_restore_noise
+
+    assert below_restore_noise(2e-6, 1e-6) == ""
+    assert below_restore_noise(2e-6, float("nan")) == ""  # one round: nothing to judge
+    assert "(-0.00025 +- 0.001 ms)" in below_restore_noise(-0.25e-6, 1e-6)
+    assert "noise of that copy" in below_restore_noise(1e-6, 1.5e-6)  # CI reaches zero
+    assert below_restore_noise(float("nan"), 1e-6) == ""
 
 
 def test_capture_finds_the_calls_outside_the_layers(net):
@@ -71,7 +86,9 @@ def test_capture_finds_the_calls_outside_the_layers(net):
     if STATUS:  # named by the ATen op the observer saw
         assert [c.label for c in calls] == OPS
     else:  # named by the Python callable
-        assert [c.op for c in calls] == ["Tensor.__iadd__", "Tensor.__iadd__", "torch.flatten"]
+        assert [c.op for c in calls] == ["Tensor.add_", "Tensor.add_", "torch.flatten"]
+    # ``out += identity`` reaches __torch_function__ as either method, depending on what ran before
+    assert op_capture.func_name(torch.Tensor.__iadd__) == op_capture.func_name(torch.Tensor.add_) == "Tensor.add_"
     assert [c.parent for c in calls] == ["b1", "b2", ""]
     assert [c.prev_layer for c in calls] == ["b1.bn", "b2.bn", "b2.relu"]
     assert op_capture.shapes(calls[2].args, calls[2].kwargs) == "1x8x16x16, 1"

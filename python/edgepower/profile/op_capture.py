@@ -10,7 +10,7 @@ enclosing module's name. With ``edgepower._torch`` available the op observer run
 forward and names each call by the ATen op(s) it dispatched (``aten::add_``), and calls that
 dispatch none (``contiguous()`` of a contiguous tensor) are left to ``(unattributed)`` as the
 Python they are; without the observer calls are named by the Python function
-(``Tensor.__iadd__``).
+(``Tensor.add_``, operator methods such as ``__iadd__`` by the method they run).
 
 Each :class:`OpCall` can be called on its own (:meth:`OpCall.run`), restored after an in-place
 call, and wrapped in an ``nn.Module`` (:meth:`OpCall.as_module`: the tensors become the
@@ -35,13 +35,27 @@ log = logging.getLogger("edgepower")
 __all__ = ["OpCall", "capture_op_calls", "func_name", "shapes"]
 
 
+# Python's operator methods, named by the tensor method they run: ``out += identity`` reached
+# __torch_function__ as ``Tensor.add_`` in one process and as ``Tensor.__iadd__`` in another (the
+# full test suite, after other tests had run), and a row label must not depend on that.
+_OPERATORS = {"__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_", "__itruediv__": "div_",
+              "__add__": "add", "__radd__": "add", "__sub__": "sub", "__rsub__": "sub", "__mul__": "mul",
+              "__rmul__": "mul", "__truediv__": "div", "__rtruediv__": "div", "__matmul__": "matmul",
+              "__rmatmul__": "matmul", "__neg__": "neg"}
+
+
 def func_name(func: Callable[..., Any]) -> str:
-    """A readable name of a torch callable: ``torch.flatten``, ``Tensor.add_``, ``softmax``."""
+    """A readable name of a torch callable: ``torch.flatten``, ``Tensor.add_``, ``softmax``;
+    operator methods by the method they run (``Tensor.__iadd__`` is ``Tensor.add_``)."""
     q = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
     for prefix, new in (("_TensorBase.", "Tensor."), ("TensorBase.", "Tensor."), ("_VariableFunctionsClass.", "torch."),
                         ("_C._nn.", "torch._C._nn.")):
         if q.startswith(prefix):
-            return new + q[len(prefix):]
+            q = new + q[len(prefix):]
+            break
+    head, _, method = q.rpartition(".")
+    if head == "Tensor" and method in _OPERATORS:
+        return f"Tensor.{_OPERATORS[method]}"
     return q
 
 

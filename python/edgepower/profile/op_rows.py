@@ -43,7 +43,7 @@ from .._native import core as _core
 from ..energy.repeats import PerRound, combine, material, mean_ci, per_round
 from ..report import LayerRow, Report, Window
 from .capture import MODEL_LABEL
-from .rows import resolution
+from .rows import below_restore_noise, resolution
 
 log = logging.getLogger("edgepower")
 
@@ -62,6 +62,9 @@ def op_row(label: str, module: str, call: Optional[int], kind: str, shapes: str,
     head, head_ci = (net, net_ci) if idle_w is not None else (gross, gross_ci)
     fin = {k: getattr(pr, k)[np.isfinite(getattr(pr, k))] for k in ("window_s", "energy_j", "calls", "samples")}
     status = "no data" if n_ok == 0 else "no energy" if not math.isfinite(gross) else resolution(net, net_ci)
+    restore_note = below_restore_noise(lat, lat_ci) if inplace and status not in ("no data", "no energy") else ""
+    if restore_note:
+        status, note = "not resolved", f"{note}; {restore_note}"
     return LayerRow(
         layer=label, module=module, call=call, kind=kind, type="op" if kind == OP_KIND else "", params=0,
         input_shapes=shapes, rounds=int(n_ok), repeats=int(fin["calls"].sum()),

@@ -27,6 +27,8 @@ from ..sensors import SensorError
 from .capture import MODEL_LABEL, CallSite, capture, clone, describe_inputs, synchronizer
 from .dtypes import input_dtypes, model_dtype
 from .identify import choose_estimator
+from .load import load_warning, others_cores, usable_cpus
+from .load import snapshot as cpu_snapshot
 from .options import ProfileOptions
 
 log = logging.getLogger("edgepower")
@@ -94,6 +96,7 @@ class Run:
     idle_t_ns: Optional[List[int]] = None  # the idle windows measured before / after profiling
     idle_after_t_ns: Optional[List[int]] = None
     warnings: List[str] = field(default_factory=list)
+    others_cpus: Optional[float] = None  # other processes' CPU load during the idle baseline (load.py)
     target_window_s: float = math.nan
     update_interval_s: float = math.nan
     update_interval_source: str = "unknown"
@@ -162,7 +165,12 @@ class Run:
             self.emit(Progress("idle", 0, 1))
             self.settle_s = self._settle_s()
             time.sleep(self.settle_s)
+            before = cpu_snapshot()
             self.idle_before_w = self.idle_power_w = monitor.measure_idle(o.idle_s)
+            self.others_cpus = others_cores(before, cpu_snapshot())
+            warning = load_warning(self.others_cpus, torch.get_num_threads(), usable_cpus())
+            if warning:
+                self.warn(warning)
             self.idle_t_ns = list(monitor.idle_window_ns or []) or None
             self.emit(Progress("idle", 1, 1))
             self.idle_source = f"measured over {o.idle_s:g} s before profiling (after {self.settle_s:.2g} s to settle)"
@@ -332,6 +340,7 @@ def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
             "edgepower": _version, "torch": torch.__version__, "python": sys.version.split()[0],
             "platform": platform.platform(), "machine": platform.machine(),
             "processor": platform.processor(), "torch_threads": torch.get_num_threads(),
+            "cpus": usable_cpus(), "other_processes_cpus": run.others_cpus,
             "cuda_devices": [torch.cuda.get_device_name(torch.device(d)) for d in run.cuda_devices],
         },
         "started_unix_s": run.started_unix_s,

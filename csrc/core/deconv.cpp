@@ -161,12 +161,11 @@ DeconvResult solve_deconvolution(const DesignMatrix& a, const Eigen::VectorXd& y
   Eigen::VectorXd b = Eigen::VectorXd::Zero(c);
   DeconvResult r;
   r.column_weight = Eigen::VectorXd::Zero(c);
-  double yy = 0, wsum = 0;
+  double wsum = 0;
   for (Eigen::Index k = 0; k < n; ++k) {
     const double w = weights.size() ? weights[k] : 1.0;
     if (w == 0) continue;
     wsum += w;
-    yy += w * y[k] * y[k];
     for (DesignMatrix::InnerIterator i(a, k); i; ++i) {
       b[i.col()] += w * i.value() * y[k];
       r.column_weight[i.col()] += w * i.value();
@@ -262,7 +261,15 @@ DeconvResult solve_deconvolution(const DesignMatrix& a, const Eigen::VectorXd& y
     r.at_zero[col] = !passive[static_cast<std::size_t>(i)];
     r.power[obs[i]] = r.identifiable[col] ? p[obs[i]] : std::numeric_limits<double>::quiet_NaN();
   }
-  const double rss = std::max(0.0, yy - 2.0 * p.dot(b) + p.dot(g * p));
+  // Residual row by row (the normal-equation form yy - 2 p.b + p.G.p cancels to rounding noise).
+  double rss = 0;
+  for (Eigen::Index k = 0; k < n; ++k) {
+    const double w = weights.size() ? weights[k] : 1.0;
+    if (w == 0) continue;
+    double fit = 0;
+    for (DesignMatrix::InnerIterator i(a, k); i; ++i) fit += i.value() * p[i.col()];
+    rss += w * (y[k] - fit) * (y[k] - fit);
+  }
   r.residual_rms = wsum > 0 ? std::sqrt(rss / wsum) : 0.0;
   return r;
 }

@@ -343,7 +343,9 @@ def deconvolve_report(report: Any, model: SensorModel, **kw: Any) -> Deconvolved
     ta, fit = fit_refresh_grid(report.samples_t_ns, report.samples_power_w, model.refresh_s)
     tr, y = refresh_readings(ta, report.samples_power_w)
     cyc = report.cycles
-    d = deconvolve(tr, y, cyc["t0_ns"], cyc["t1_ns"], cyc["labels"], model, **kw)
+    # the conversions between readings step on the fitted period (a sensor clock off its nominal rate)
+    fitted = replace(model, refresh_s=float(fit["fitted_period_s"]))
+    d = deconvolve(tr, y, cyc["t0_ns"], cyc["t1_ns"], cyc["labels"], fitted, **kw)
     return replace(d, info={**d.info, "refresh_fit": fit})
 
 

@@ -225,7 +225,8 @@ def compare_ina3221(quick: bool, rate_hz: float) -> dict:
     both scored against the emulator's ground truth."""
     from edgepower import methods as M
     from edgepower import testing as T
-    from edgepower.energy import shift_to_observation
+    from edgepower.energy import deconvolve_report, shift_to_observation
+    from edgepower.sensors.model import SensorModel
 
     model = small_cnn()
     x = torch.randn(1, 3, 64, 64)
@@ -261,6 +262,8 @@ def compare_ina3221(quick: bool, rate_hz: float) -> dict:
     ta_shift, shift_info = shift_to_observation(ta, {"rule": ins.meta["method"]["attribution"]["rule"]},
                                                 smodel)
     ins_shift = _insitu_net(ins, ta_shift, idle_ins)
+    deconv = deconvolve_report(ins, smodel, bootstrap=100)  # issue 15: readings = A p through the kernel
+    ins_deconv = dict(zip(deconv.labels, deconv.energy_per_call_j.tolist()))
 
     def pct(a, b):
         return (a / b - 1) * 100 if b and math.isfinite(a) and math.isfinite(b) else None
@@ -281,6 +284,7 @@ def compare_ina3221(quick: bool, rate_hz: float) -> dict:
             "isolation_plain_err_pct": pct(e_plain, t_iso), "isolation_lag_err_pct": pct(e_lag, t_iso),
             "insitu_refresh_err_pct": pct(ins_refresh[label], t_ins),
             "insitu_shifted_err_pct": pct(ins_shift[label], t_ins),
+            "insitu_deconv_err_pct": pct(ins_deconv[label], t_ins),
             "insitu_minus_isolation_pct": pct(s["net_energy_per_inference_mj"], r["net_energy_per_inference_mj"]),
             "true_insitu_minus_isolation_pct": pct(t_ins, t_iso),
             "insitu_ci95_pct": s["ci95_pct"], "insitu_readings": s["num_samples"],
@@ -292,7 +296,8 @@ def compare_ina3221(quick: bool, rate_hz: float) -> dict:
                 "max_abs_err_pct": float(e.max()) if e.size else None}
     out.update(rows=rows, isolation_wall_s=iso_wall, insitu_wall_s=ins_wall, idle_measured_w=idle_ins,
                summary={k: summary(k) for k in ("isolation_plain_err_pct", "isolation_lag_err_pct",
-                                                 "insitu_refresh_err_pct", "insitu_shifted_err_pct")},
+                                                 "insitu_refresh_err_pct", "insitu_shifted_err_pct",
+                                                 "insitu_deconv_err_pct")},
                shift=shift_info,
                insitu_method={k: v for k, v in ins.meta["method"].items()
                               if k.startswith(("attribution", "forwards", "plan", "max_", "cycles"))},
@@ -310,7 +315,7 @@ def print_ina3221(c: dict) -> None:
     print("  net energy per inference, mJ; err % vs the truth of the same run; iso: isolation (plain = the default "
           "report, lag = methods.lag_energy); in-situ: readings at the fitted refresh, or shifted by the reading lag")
     print(f"  {'layer':<5} {'type':<9} | {'iso ms':>7} {'true':>8} {'plain':>7} {'lag':>7} | {'in-situ ms':>10} {'true':>8} "
-          f"{'refresh':>7} {'shifted':>7} | {'in-situ-iso':>11} {'true diff':>9} {'CI %':>6}")
+          f"{'refresh':>7} {'shifted':>7} {'deconv':>7} | {'in-situ-iso':>11} {'true diff':>9} {'CI %':>6}")
 
     def f(x, spec):
         return format(x, spec) if isinstance(x, (int, float)) and x is not None and math.isfinite(x) else "n/a"
@@ -319,7 +324,8 @@ def print_ina3221(c: dict) -> None:
               f"{f(r['isolation_true_net_mj'], '8.5f')} {f(r['isolation_plain_err_pct'], '+7.2f')} "
               f"{f(r['isolation_lag_err_pct'], '+7.2f')} | {f(r['insitu_latency_ms'], '10.4f')} "
               f"{f(r['insitu_true_net_mj'], '8.5f')} {f(r['insitu_refresh_err_pct'], '+7.2f')} "
-              f"{f(r['insitu_shifted_err_pct'], '+7.2f')} | {f(r['insitu_minus_isolation_pct'], '+10.1f')}% "
+              f"{f(r['insitu_shifted_err_pct'], '+7.2f')} {f(r['insitu_deconv_err_pct'], '+7.2f')} | "
+              f"{f(r['insitu_minus_isolation_pct'], '+10.1f')}% "
               f"{f(r['true_insitu_minus_isolation_pct'], '+8.1f')}% {f(r['insitu_ci95_pct'], '6.1f')}")
     s = c["summary"]
     print("  |err| median/max %: " + ", ".join(

@@ -5,12 +5,18 @@ set -euo pipefail
 EDGEPOWER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export EDGEPOWER_ROOT
 
-# GoogleTest for the C++ tests (Debian's libgtest-dev; no network fetch at build time).
-if ! dpkg -s libgtest-dev >/dev/null 2>&1; then
-  echo "[edgepower] installing libgtest-dev (apt)" >&2
+# GoogleTest for the C++ tests and Eigen for the deconvolution solver (Debian's libgtest-dev and
+# libeigen3-dev; no network fetch at build time).
+missing=""
+for pkg in libgtest-dev libeigen3-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  echo "[edgepower] installing$missing (apt)" >&2
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libgtest-dev >&2
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >&2
 fi
 
 req="$EDGEPOWER_ROOT/requirements/dev.txt"

@@ -98,6 +98,7 @@ fi
 say "building edgepower for aarch64 in $B/edgepower"
 cmake -S "$ROOT" -B "$B/edgepower" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/aarch64-linux-gnu.cmake" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGEPOWER_BUILD_TESTS=ON -DGTest_DIR="$B/gtest/lib/cmake/GTest" \
+  -DEigen3_DIR=/usr/share/eigen3/cmake \
   -DEDGEPOWER_STATIC_RECORDER=ON -DEDGEPOWER_WITH_TORCH=OFF "${python_args[@]}" >/dev/null
 cmake --build "$B/edgepower" -j "$JOBS"
 # The recorder is the file JetPack 4 users copy to the board: aarch64, static (no C library

@@ -9,6 +9,7 @@ void register_hardware_sensors(pybind11::module_& m);
 void register_timeline(pybind11::module_& m);
 void register_sampler(pybind11::module_& m);
 void register_energy(pybind11::module_& m);
+void register_deconv(pybind11::module_& m);
 void register_edgeprofiler(pybind11::module_& m);
 void register_emulators(pybind11::module_& m);
 }  // namespace edgepower::bindings

@@ -11,6 +11,7 @@ PYBIND11_MODULE(_core, m) {
   register_hardware_sensors(m);
   register_sampler(m);
   register_energy(m);
+  register_deconv(m);
   register_edgeprofiler(m);
   register_emulators(m);
 }

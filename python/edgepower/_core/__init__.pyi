@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 from . import edgeprofiler
-__all__: list[str] = ['ConstantSensor', 'CpuEstimateSensor', 'CpuProcessSensor', 'FailingSensor', 'HwmonSensor', 'Ina3221Emulator', 'Ina3221Registers', 'JetsonHwmonSensor', 'JetsonIioSensor', 'NvmlCounterEmulator', 'NvmlInstantEmulator', 'NvmlLikeSensor', 'NvmlSensor', 'PiecewiseSensor', 'RaplSensor', 'RegionSensor', 'ReplaySensor', 'STATUS_COUNTER_RESET', 'Sampler', 'SamplerLimitError', 'Sensor', 'SensorError', 'SensorExhausted', 'SensorInfo', 'SensorUnavailable', 'SquareSensor', 'SyntheticSensor', 'Timeline', 'assign_samples', 'attribute_windows', 'classify_counter_step', 'counter_delta', 'counter_energy', 'cpu_power_figures', 'edgeprofiler', 'integrate_power', 'now_ns', 'physical_memory_bytes', 'repeat_stats', 'status_message', 'student_t_quantile', 'unwrap_counter']
+__all__: list[str] = ['ConstantSensor', 'CpuEstimateSensor', 'CpuProcessSensor', 'Deconvolution', 'FailingSensor', 'HwmonSensor', 'Ina3221Emulator', 'Ina3221Registers', 'JetsonHwmonSensor', 'JetsonIioSensor', 'NvmlCounterEmulator', 'NvmlInstantEmulator', 'NvmlLikeSensor', 'NvmlSensor', 'PiecewiseSensor', 'RaplSensor', 'RegionSensor', 'ReplaySensor', 'STATUS_COUNTER_RESET', 'Sampler', 'SamplerLimitError', 'Sensor', 'SensorError', 'SensorExhausted', 'SensorInfo', 'SensorUnavailable', 'SquareSensor', 'SyntheticSensor', 'Timeline', 'assign_samples', 'attribute_windows', 'classify_counter_step', 'counter_delta', 'counter_energy', 'cpu_power_figures', 'edgeprofiler', 'integrate_power', 'now_ns', 'physical_memory_bytes', 'repeat_stats', 'status_message', 'student_t_quantile', 'unwrap_counter']
 class Timeline:
     """
     Append-only log of region begin/end marks on the monotonic clock; mark() is lock-free and callable from any thread.
@@ -320,6 +320,31 @@ class Sampler:
         ...
     @property
     def sensor(self) -> Sensor:
+        ...
+class Deconvolution:
+    """
+    Design matrix A (readings x regions + idle) of in-situ readings on a sensor kernel, and its non-negative least-squares solution (csrc/core/deconv.hpp).
+    """
+    def __init__(self, refresh_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], marks_t0_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], marks_t1_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], marks_region: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], n_regions: typing.SupportsInt | typing.SupportsIndex, *, observe_ns: typing.SupportsInt | typing.SupportsIndex, period_ns: typing.SupportsInt | typing.SupportsIndex = 0, averages: typing.SupportsInt | typing.SupportsIndex = 1, filter: str = 'exponential') -> None:
+        """
+        Builds A in one sweep. observe_ns: window of one conversion (0: instant readings); period_ns: time between conversions (needed for averages > 1); filter: 'exponential' (acc += (x - acc) / N) or 'sliding-mean' (mean of the last N conversions). Marks must not overlap.
+        """
+    def dense(self) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        A as a dense [rows, cols] array (last column: idle).
+        """
+    def solve(self, readings: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], weights: typing.Any = None, rank_tol: typing.SupportsFloat | typing.SupportsIndex = 1e-10) -> dict:
+        """
+        Non-negative least squares readings = A p (weights: per reading, e.g. bootstrap counts). Returns power_w (per column, NaN where not identifiable), identifiable, at_zero (bound active), column_weight, condition (of A with unit columns; inf when rank deficient), residual_rms_w, iterations.
+        """
+    @property
+    def cols(self) -> int:
+        ...
+    @property
+    def nonzeros(self) -> int:
+        ...
+    @property
+    def rows(self) -> int:
         ...
 class Ina3221Registers:
     """

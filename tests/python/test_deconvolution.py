@@ -134,9 +134,11 @@ def _small_cnn():
                         n.Linear(64 * 16 * 16, 10)).eval()
 
 
-def profile_on_ina3221(averages: int, conversion_s: float, rate_hz: float, max_round_s: float):
+def profile_on_ina3221(averages: int, conversion_s: float, rate_hz: float, max_round_s: float,
+                       attribution: str = "assignment"):
     """The small CNN of benchmarks/bench_insitu.py profiled in-situ (3 rounds) on the emulator,
-    per call site: (label, mean duration s, true net J per call, assignment's net J, deconvolved)."""
+    per call site: (label, mean duration s, true net J per call, the report's net J (assignment
+    unless ``attribution="auto"``), deconvolved from all rounds at once)."""
     import torch
 
     import edgepower
@@ -153,7 +155,7 @@ def profile_on_ina3221(averages: int, conversion_s: float, rate_hz: float, max_r
         with T.Ina3221(source, averages=averages, conversion_s=conversion_s, seed=7) as emu:
             mon = edgepower.PowerMonitor(emu.sensor(), rate_hz=rate_hz, timeline=source.timeline)
             report = LayerProfiler(model, monitor=mon, rounds=3, idle_s=0.5, mode="in-situ", seed=1,
-                                   max_round_s=max_round_s).profile(x)
+                                   max_round_s=max_round_s, attribution=attribution).profile(x)
     finally:
         torch.set_num_threads(threads)
     smodel = SensorModel.ina3221(averages, conversion_s, conversion_s, 3)
@@ -211,3 +213,34 @@ def test_deconvolution_meets_issue_targets_on_the_ina3221_emulator(averages, con
     if averages > 1 and not (med <= 5.0 and worst <= 10.0):
         pytest.xfail(f"issue 15's targets not met for N = {averages} on this run: {missed}")
     assert med <= 5.0 and worst <= 10.0, missed
+
+
+@pytest.mark.slow
+def test_in_situ_deconvolves_by_default_on_an_integrating_sensor():
+    """The default in-situ profile (attribution="auto") on the chip's reset default (N = 1,
+    1.1 ms conversions, 6.6 ms refresh, its model from sysfs) deconvolves each round's readings:
+    the report's own rows meet issue 15's targets for layers of 0.1-1 ms (median <= 5 %, worst
+    <= 10 %), with the CI over rounds; the assignment it replaces is off by tens of %."""
+    rows, _, report = profile_on_ina3221(1, 1.1e-3, 1000.0, max_round_s=5.0, attribution="auto")
+    att = report.meta["method"]["attribution"]
+    assert att["method"] == "deconvolution" and att["not_identifiable"] == [], att
+    assert att["sensor_model"].startswith("INA3221 N=1") and math.isfinite(att["condition"]), att
+    band = [r for r in rows if 0.1e-3 <= r[1] <= 1e-3]
+    assert len(band) >= 4, rows
+    err = np.array([abs(r[3] / r[2] - 1) * 100 for r in band])
+    table = "\n".join(f"{r[0]:>4} {r[1] * 1e3:.3f} ms  {(r[3] / r[2] - 1) * 100:+.2f} %" for r in rows)
+    assert np.median(err) <= 5.0 and err.max() <= 10.0, table
+    for label, *_ in band:
+        row = report.row(label)
+        assert row["rounds"] == 3 and math.isfinite(row["ci95_mj"]) and "deconvolved" in row["note"], row
+    assert report.meta["wall_s"] < 60.0  # the issue's budget: within 60 s of profiling
+    # (unattributed): the glue shares the unmarked power with the delays, so its net is ~0
+    un = report.row("(unattributed)")
+    assert abs(un["net_energy_per_inference_mj"]) < 0.05 * report.row("(model)")["net_energy_per_inference_mj"]
+
+
+def test_attribution_option_is_checked():
+    from edgepower.profile import InSituOptions
+
+    with pytest.raises(ValueError, match="attribution must be one of auto, assignment"):
+        InSituOptions(attribution="deconv")

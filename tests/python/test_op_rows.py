@@ -65,7 +65,7 @@ def _check_closure(rep, before):
         # it is "not resolved" (never a negative cost, never "below idle"); beside busy processes
         # a 2048-element add_ came out at -0.25 us.
         assert r["latency_ms"] > 0 or r["status"] == "not resolved", r
-        if r["latency_ms"] - r["latency_ci95_ms"] <= 0:
+        if r["inplace"] and r["latency_ms"] - r["latency_ci95_ms"] <= 0:
             assert r["status"] == "not resolved" and "noise of that copy" in r["note"], r
     return rows
 

@@ -106,6 +106,9 @@ def add_parser(sub) -> None:
     p.add_argument("--sync-layers", action="store_true",
                    help="in-situ on CUDA: synchronise the device at every layer edge (default: CUDA events)")
     p.add_argument("--max-round", type=float, default=5.0, help="in-situ: longest round in s (default 5)")
+    p.add_argument("--attribution", choices=("auto", "assignment"), default="auto",
+                   help="in-situ: 'auto' deconvolves the readings of an integrating sensor (INA3221) and assigns "
+                        "the others to the layer running; 'assignment' always assigns (default auto)")
     p.add_argument("--edgeprofiler-out", metavar="DIR", default=None,
                    help="also write the measurements in EdgeProfiler's raw layout into DIR")
     p.add_argument("--trace", metavar="PATH", default=None,
@@ -157,7 +160,8 @@ def cmd_profile(args) -> int:
     batch = args.batch_size if args.batch_size is not None else (16 if args.model.lower() == "distilbert" else 1)
     options = ProfileOptions(mode=args.mode, repeats=args.repeats, min_window_s=args.min_window, rounds=args.rounds,
                              warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
-                             in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round),
+                             in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round,
+                                                   attribution=args.attribution),
                              estimator=args.estimator)
     sensor = check_sensor(args.sensor)  # built once; an unavailable sensor fails before the model is built
     torch = need("torch", "edgepower profile (install the torch build for your device: see the README)")

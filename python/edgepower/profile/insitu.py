@@ -200,6 +200,7 @@ def outcome(run: Run, recorded: Recorded, s: Samples, power: np.ndarray) -> Outc
     estimator = monitor.estimator
     a = assign_readings(s.t_ns, s.read_ns, power, run.update_interval_s, monitor.rate_hz,
                         estimator.model if estimator is not None else None, w0, w1)
+    dec, dec_info = deconvolve_rounds(run, s.t_ns, power, parsed, rounds_of)
     updates_l = a.updates[: c * n].reshape(c, n)
     counts_l = a.counts[: c * n].reshape(c, n)
     sums_l = a.sums[: c * n].reshape(c, n)
@@ -215,9 +216,15 @@ def outcome(run: Run, recorded: Recorded, s: Samples, power: np.ndarray) -> Outc
         for i, site in enumerate(sites):
             dur = float(dur_l[sel, i].sum())
             cnt = int(counts_l[sel, i].sum())
-            mean_w = float(sums_l[sel, i].sum()) / cnt if cnt else math.nan
-            reason = "" if cnt else (f"no sample fell into this call site in round {r} ({dur * 1e3:.3f} ms of run "
-                                     "time): more forwards (min_window_s, max_round_s) or a higher rate")
+            if dec is not None:  # this round's readings deconvolved (deconvolution.py)
+                mean_w = float(dec[r, i])
+                reason = "" if math.isfinite(mean_w) else (
+                    f"round {r}'s readings cannot tell this call site from its neighbours (always seen in the same "
+                    "proportion, or never observed): more forwards (max_round_s), or attribution='assignment'")
+            else:
+                mean_w = float(sums_l[sel, i].sum()) / cnt if cnt else math.nan
+                reason = "" if cnt else (f"no sample fell into this call site in round {r} ({dur * 1e3:.3f} ms of "
+                                         "run time): more forwards (min_window_s, max_round_s) or a higher rate")
             windows.append(Window(site.label, site.module_name, site.call, r, "layer", first, last,
                                   int(calls_l[sel, i].sum()), duration_s=dur, energy_j=mean_w * dur, num_samples=cnt,
                                   reason=reason, forwards=forwards, num_updates=int(updates_l[sel, i].sum()),
@@ -227,21 +234,82 @@ def outcome(run: Run, recorded: Recorded, s: Samples, power: np.ndarray) -> Outc
         upd_m = int(updates_l[sel].sum() + a.updates[c * n:][sel].sum())
         sum_m = float(sums_l[sel].sum() + a.sums[c * n:][sel].sum())
         mean_m = sum_m / cnt_m if cnt_m else math.nan
+        if dec is not None and np.isfinite(dec[r, : n]).all() and math.isfinite(dec[r, n + 1]) and dur_m > 0:
+            # the forward: its call sites at their powers, the rest of it (glue between modules) at
+            # the power of unmarked time, which deconvolution cannot tell from the delays between forwards
+            inside = float(dur_l[sel].sum())
+            mean_m = (float((dec[r, :n] * dur_l[sel].sum(axis=0)).sum()) + float(dec[r, n + 1]) * (dur_m - inside)) / dur_m
         windows.append(Window(MODEL_LABEL, MODEL_LABEL, 0, r, "model", first, last, forwards, duration_s=dur_m,
                               energy_j=mean_m * dur_m, num_samples=cnt_m,
                               reason="" if cnt_m else "no sample fell inside the forwards", forwards=forwards,
                               num_updates=upd_m, mean_power_w=mean_m))
     rounds_done = int(len(set(rounds_of.tolist())))
-    settings.update(cycles=int(c), attribution=a.info)
+    settings.update(cycles=int(c), attribution={**a.info, **dec_info})
     cycles = {"labels": [x.label for x in sites], "modules": [x.module_name for x in sites],
               "types": [type(x.module).__name__ for x in sites], "t0_ns": parsed["t0"], "t1_ns": parsed["t1"],
               "round": rounds_of, "model_t0_ns": parsed["model_t0"], "model_t1_ns": parsed["model_t1"]}
     return Outcome(windows=windows, method=settings, cycles=cycles, attribution_t_ns=a.t_ns,
-                   annotate=lambda rows: _annotate(rows, windows, rounds_done))
+                   annotate=lambda rows: _annotate(rows, windows, rounds_done, dec is not None))
 
 
-def _annotate(rows: List[LayerRow], windows: List[Window], rounds_done: int) -> None:
-    """In-situ notes: readings and distinct sensor updates attributed to each row."""
+def integrating_model(run: Run) -> Any:
+    """The sensor's model for deconvolution: the estimator's, else the one the identification
+    recorded (an INA3221 with N = 1 needs no estimator in isolation, but its readings are still
+    1.1 ms conversions: the configuration from sysfs, when it names one conversion time)."""
+    from ..sensors.model import SensorModel
+
+    if run.monitor.estimator is not None:
+        return run.monitor.estimator.model
+    rec = run.estimator_info or {}
+    if isinstance(rec.get("model"), dict):
+        try:
+            return SensorModel(**rec["model"])
+        except (TypeError, ValueError):
+            return None
+    ident = rec.get("identification") or {}
+    cands, sysfs = ident.get("candidates") or [], ident.get("sysfs") or {}
+    if ident.get("kind") == "ina3221" and len(cands) == 1 and sysfs.get("samples") and sysfs.get("labels"):
+        conv = float(cands[0]["conversion_s"])
+        return SensorModel.ina3221(int(sysfs["samples"]), conv, conv, min(3, len(sysfs["labels"])))
+    return None
+
+
+def deconvolve_rounds(run: Run, t_ns: np.ndarray, power: np.ndarray, parsed: Dict[str, np.ndarray],
+                      rounds_of: np.ndarray) -> Tuple[Optional[np.ndarray], Dict[str, Any]]:
+    """Each round's power per call site by deconvolution, [rounds, sites + 2] (then ``(before)``
+    and idle), where the sensor integrates (a register or boxcar model, known or identified) and
+    ``attribution="auto"``; else (None, why). A failure falls back to assignment with a warning."""
+    model = integrating_model(run)
+    if run.options.in_situ.attribution == "assignment":
+        return None, {"method": "assignment", "method_reason": "attribution='assignment'"}
+    if model is None or model.kind not in ("register", "boxcar"):
+        return None, {"method": "assignment", "method_reason": "no integrating sensor model (each reading is the "
+                                                                "power when it was taken)"}
+    from dataclasses import replace
+
+    from ..energy.deconvolution import deconvolve, fit_refresh_grid, refresh_readings
+
+    try:
+        ta, fit = fit_refresh_grid(t_ns, power, model.refresh_s)
+        tr, y = refresh_readings(ta, power)
+        fitted = replace(model, refresh_s=float(fit["fitted_period_s"]))
+        d = deconvolve(tr, y, parsed["t0"], parsed["t1"], [s.label for s in run.sites], fitted, bootstrap=0,
+                       groups=np.asarray(rounds_of, dtype=np.int64))
+    except (ValueError, RuntimeError) as exc:
+        run.warn(f"in-situ deconvolution failed ({exc}); readings were assigned to the layer running instead, "
+                 "which is wrong by tens of % for layers shorter than a reading's conversion")
+        return None, {"method": "assignment", "method_reason": f"deconvolution failed: {exc}"}
+    return d.group_power_w, {"method": "deconvolution", "sensor_model": d.info["sensor_model"],
+                             "condition": d.condition, "residual_rms_w": d.residual_rms_w,
+                             "offset_ns": d.info["offset_ns"], "readings_used": d.readings,
+                             "readings_left_out": d.info["readings_left_out"],
+                             "not_identifiable": [lab for lab, ok in zip(d.labels, d.identifiable) if not ok],
+                             "fitted_period_s": float(fit["fitted_period_s"])}
+
+
+def _annotate(rows: List[LayerRow], windows: List[Window], rounds_done: int, deconvolved: bool = False) -> None:
+    """In-situ notes: readings and distinct sensor updates attributed to each row (or, where
+    the readings were deconvolved, that they were)."""
     for row in rows:
         if row.kind not in ("layer", "model"):
             continue
@@ -249,15 +317,22 @@ def _annotate(rows: List[LayerRow], windows: List[Window], rounds_done: int) -> 
         notes = sorted({w.reason for w in ws if w.reason})
         cnt = sum(w.num_samples for w in ws)
         upd = sum(w.num_updates or 0 for w in ws)
-        notes.insert(0, f"in situ: {cnt} readings ({upd} distinct sensor updates) attributed over {rounds_done} "
-                        "rounds")
-        if 0 < upd < 10 * rounds_done:
+        if deconvolved and row.kind == "layer":
+            notes.insert(0, f"in situ, deconvolved: power solved from every reading's mix of layers and idle, per "
+                            f"round ({rounds_done} rounds); {cnt} readings were taken during its calls")
+        else:
+            notes.insert(0, f"in situ: {cnt} readings ({upd} distinct sensor updates) attributed over {rounds_done} "
+                            "rounds")
+        if not deconvolved and 0 < upd < 10 * rounds_done:
             notes.append("fewer than 10 sensor updates per round: a wide CI; run more forwards (max_round_s)")
         row.note = "; ".join(notes)
     for row in rows:
         if row.kind == "unattributed":
             row.note = ("whole model minus the sum of the layers, all measured in situ: functional ops outside "
                         "modules (flatten, residual adds) and the Python glue between modules")
+            if deconvolved:
+                row.note += ("; deconvolved, that time shares one power with the delays between forwards (both "
+                             "unmarked), so its net energy is near zero by construction")
 
 
 __all__ = ["Recorded", "measure", "outcome"]

@@ -69,10 +69,13 @@ def load_warning(others: Optional[float], torch_threads: int, cpus: int) -> Opti
     if others is None or others < 0.5 or others + torch_threads <= cpus + 0.25:
         return None
     free = max(1, int(cpus - others))
+    fix = "Stop the other load"
+    if free < torch_threads:
+        fix += (f", or profile with torch.set_num_threads({free}) (what the deployment uses is what you should "
+                "measure)")
     return (f"other processes kept {others:.1f} of {cpus} CPUs busy during the idle baseline while torch uses "
             f"{torch_threads} thread(s): the layers' threads wait behind them, so latencies and energies come "
-            f"out inflated and vary between rounds. Stop the other load, or profile with "
-            f"torch.set_num_threads({free}) (what the deployment uses is what you should measure).")
+            f"out inflated and vary between rounds. {fix}.")
 
 
 __all__ = ["CpuSnapshot", "load_warning", "others_cores", "snapshot", "usable_cpus"]

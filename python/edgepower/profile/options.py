@@ -34,16 +34,22 @@ def check_mode(mode: Any) -> str:
     return mode
 
 
+ATTRIBUTIONS = ("auto", "assignment")
+
+
 @dataclass(frozen=True)
 class InSituOptions:
     """Settings of in-situ mode (see :class:`edgepower.LayerProfiler`): ``sync_layers`` (CUDA:
     synchronise in every hook), ``max_delay_s`` (random delay before each forward; None: the
     sensor's update interval, at least two sample periods), ``max_round_s`` (longest round of
-    adaptive forwards)."""
+    adaptive forwards), ``attribution`` (``"auto"``: deconvolution where the sensor integrates
+    over its readings (an INA3221 model, known or identified), else assignment of readings to
+    the window they fall in; ``"assignment"`` keeps assignment; docs/profiler.md)."""
 
     sync_layers: bool = False
     max_delay_s: Optional[float] = None
     max_round_s: float = 5.0
+    attribution: str = "auto"
 
     def __post_init__(self) -> None:
         _require(isinstance(self.sync_layers, bool), f"sync_layers must be True or False, got {self.sync_layers!r}")
@@ -51,6 +57,8 @@ class InSituOptions:
                  f"max_delay_s must be a number of seconds >= 0 or None (auto), got {self.max_delay_s!r}")
         _require(_number(self.max_round_s) and self.max_round_s > 0,
                  f"max_round_s must be a positive number of seconds, got {self.max_round_s!r}")
+        _require(self.attribution in ATTRIBUTIONS,
+                 f"attribution must be one of {', '.join(ATTRIBUTIONS)}, got {self.attribution!r}")
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,13 @@ class LayerProfiler:
         sensor's update interval (at least two sample periods).
     max_round_s : float
         In-situ: longest round of adaptive forwards, seconds.
+    attribution : {"auto", "assignment"}
+        In-situ: how readings become per-layer power. ``"auto"`` (default): where the sensor
+        integrates (an INA3221, its model known or identified), each round's readings are
+        deconvolved: every reading is the known mix of the layers' and idle power over its
+        conversion (and running average), solved by non-negative least squares
+        (:mod:`edgepower.energy.deconvolution`); elsewhere, and ``"assignment"``, each reading goes
+        to the layer running when it was taken.
     monitor : PowerMonitor, optional
         Use this monitor (its sensor and timeline) instead of making one; it is started if
         needed and stopped only if the profiler started it.
@@ -151,7 +158,7 @@ class LayerProfiler:
                  idle_power_w: Optional[float] = None, seed: int = 0, trace_model: bool = False,
                  edge_retries: int = 2,
                  mode: str = "isolation", sync_layers: bool = False, max_delay_s: Optional[float] = None,
-                 max_round_s: float = 5.0,
+                 max_round_s: float = 5.0, attribution: str = "auto",
                  monitor: Optional[PowerMonitor] = None,
                  progress: Optional[Callable[[Progress], None]] = None,
                  before_window: Optional[Callable[[str, int], None]] = None,
@@ -170,7 +177,8 @@ class LayerProfiler:
             mode=mode, repeats=repeats, min_window_s=min_window_s, k_updates=k_updates, min_repeats=min_repeats,
             warmup=warmup, rounds=rounds, idle_s=idle_s, idle_power_w=idle_power_w, seed=seed,
             trace_model=trace_model, edge_retries=edge_retries,
-            in_situ=InSituOptions(sync_layers=sync_layers, max_delay_s=max_delay_s, max_round_s=max_round_s))
+            in_situ=InSituOptions(sync_layers=sync_layers, max_delay_s=max_delay_s, max_round_s=max_round_s,
+                                  attribution=attribution))
         if progress is True:
             progress = ProgressBar()
         if progress is not None and not callable(progress):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -191,9 +191,6 @@ class Deconvolved:
     forwards: int
     bootstrap: int
     info: Dict[str, Any] = field(default_factory=dict)
-    #: With ``groups=``: the powers solved from each group's readings alone, [groups, sites + 2]
-    #: (columns: the sites, ``(before)``, idle); NaN where a group cannot identify a column.
-    group_power_w: Optional[np.ndarray] = None
 
     def rows(self) -> List[Dict[str, Any]]:
         """One dict per call site (for tables)."""
@@ -227,7 +224,7 @@ def _fit_offset(build: Any, y: np.ndarray, rank_tol: float, observe_ns: int) -> 
 def deconvolve(refresh_ns: np.ndarray, readings_w: np.ndarray, t0_ns: np.ndarray, t1_ns: np.ndarray,
                labels: Sequence[str], model: SensorModel, *, bootstrap: int = 200, seed: int = 0,
                offset_ns: Union[int, str] = "fit", rank_tol: float = 1e-10,
-               max_before_weight: float = 0.01, groups: Optional[np.ndarray] = None) -> Deconvolved:
+               max_before_weight: float = 0.01) -> Deconvolved:
     """Per-site power from in-situ readings by deconvolution.
 
     Parameters
@@ -253,11 +250,6 @@ def deconvolve(refresh_ns: np.ndarray, readings_w: np.ndarray, t0_ns: np.ndarray
         forward are left out (a running average of N = 512 remembers the warm-up for ~2 s).
     rank_tol : float
         Relative eigenvalue of the scaled normal matrix below which a direction is unidentified.
-    groups : int array [forwards], optional
-        A group per forward (the profiler's rounds): each group's readings are also solved alone
-        (:attr:`Deconvolved.group_power_w`), the design still holding every mark, so a reading
-        early in a group sees the forwards before it. Independent estimates per round give the
-        report its CI over rounds, as in every other mode.
     """
     t0 = np.asarray(t0_ns, dtype=np.int64)
     t1 = np.asarray(t1_ns, dtype=np.int64)
@@ -313,22 +305,11 @@ def deconvolve(refresh_ns: np.ndarray, readings_w: np.ndarray, t0_ns: np.ndarray
     energy = (p[:n_sites] - idle) * mean_dur
     p_ci = np.full((n_sites, 2), math.nan)
     e_ci = np.full((n_sites, 2), math.nan)
-    # Each reading belongs to the forward its refresh falls in (or the last one begun).
-    starts = np.where(ran, t0, np.iinfo(np.int64).max).min(axis=1)
-    order = np.argsort(starts)
-    grp = np.searchsorted(starts[order], tr, side="right") - 1  # -1: before the first forward
-    group_p = None
-    if groups is not None:
-        g = np.asarray(groups)
-        if g.shape != (t0.shape[0],) or not np.issubdtype(g.dtype, np.integer) or (g < 0).any():
-            raise ValueError(f"groups must be one int >= 0 per forward ({t0.shape[0]}), got shape {g.shape}")
-        reading_group = np.where(grp >= 0, g[order][np.maximum(grp, 0)], -1)
-        group_p = np.full((int(g.max()) + 1 if g.size else 0, n_sites + 2), math.nan)
-        for k in np.unique(g):
-            w = (reading_group == k).astype(np.float64)
-            if w.sum() >= n_sites + 2:
-                group_p[k] = np.asarray(design.solve(y, w, rank_tol)["power_w"])
     if bootstrap:
+        # Each reading belongs to the forward its refresh falls in (or the last one begun).
+        starts = np.where(ran, t0, np.iinfo(np.int64).max).min(axis=1)
+        order = np.argsort(starts)
+        grp = np.searchsorted(starts[order], tr, side="right") - 1  # -1: before the first forward
         n_f = t0.shape[0]
         rng = np.random.default_rng(seed)
         ps, es = [], []
@@ -350,8 +331,7 @@ def deconvolve(refresh_ns: np.ndarray, readings_w: np.ndarray, t0_ns: np.ndarray
                        info={"kernel": kern, "sensor_model": model.name or model.kind, "offset_ns": int(offset_ns), "offset_fit": fitted,
                              "rank_tol": rank_tol, "readings_left_out": int((~keep).sum()),
                              "max_before_weight": max_before_weight, "design_nonzeros": int(design.nonzeros),
-                             "columns": labels + [BEFORE, IDLE]},
-                       group_power_w=group_p)
+                             "columns": labels + [BEFORE, IDLE]})
 
 
 def deconvolve_report(report: Any, model: SensorModel, **kw: Any) -> Deconvolved:

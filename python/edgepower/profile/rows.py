@@ -124,7 +124,7 @@ def build_rows(sites: List[CallSite], whole: CallSite, windows: List[Window], id
         un_row.note += f"; includes the failed layers {', '.join(failed)}"
     rows.append(un_row)
     rows.append(model_row)
-    _shares(rows, "net_energy_per_inference_mj" if idle_w is not None else "energy_per_inference_mj")
+    shares(rows, "net_energy_per_inference_mj" if idle_w is not None else "energy_per_inference_mj")
     return rows
 
 
@@ -156,7 +156,7 @@ def below_restore_noise(lat_s: float, lat_ci_s: float) -> str:
             "the noise of that copy; more rounds or a quieter device narrow it")
 
 
-def _shares(rows: List[LayerRow], key: str) -> None:
+def shares(rows: List[LayerRow], key: str) -> None:
     """Share of each ``ok`` layer row and of ``(unattributed)`` (if ``ok``) in their sum, so the
     shares of the rows a reader can trust add up to 100; the others get none."""
     part = [r for r in rows if r.kind in ("layer", "unattributed") and r.status == "ok"]

@@ -135,7 +135,7 @@ def _small_cnn():
 
 
 def profile_on_ina3221(averages: int, conversion_s: float, rate_hz: float, max_round_s: float,
-                       attribution: str = "assignment"):
+                       attribution: str = "assignment", identify_w: float = None):
     """The small CNN of benchmarks/bench_insitu.py profiled in-situ (3 rounds) on the emulator,
     per call site: (label, mean duration s, true net J per call, the report's net J (assignment
     unless ``attribution="auto"``), deconvolved from all rounds at once)."""
@@ -151,6 +151,8 @@ def profile_on_ina3221(averages: int, conversion_s: float, rate_hz: float, max_r
     try:
         model, x = _small_cnn(), torch.randn(1, 3, 64, 64)
         levels = {name: LEVELS_BY_TYPE[type(mod).__name__] for name, mod in model.named_modules() if name}
+        if identify_w is not None:  # the profiler's busy identification step, as a board's power rises
+            levels["(identify)"] = identify_w
         source = T.RegionSource(levels, idle_w=IDLE_W)
         with T.Ina3221(source, averages=averages, conversion_s=conversion_s, seed=7) as emu:
             mon = edgepower.PowerMonitor(emu.sensor(), rate_hz=rate_hz, timeline=source.timeline)
@@ -250,3 +252,20 @@ def test_attribution_option_is_checked():
 
     with pytest.raises(ValueError, match="attribution must be one of auto, assignment"):
         InSituOptions(attribution="deconv")
+
+
+@pytest.mark.slow
+def test_n512_is_identified_deconvolved_and_warns_of_a_slow_rate():
+    """N = 512 through the default path: the profiler's identification step (region
+    ``(identify)``, at 10 W here as a board's power rises when it is busy) finds the filter, the
+    in-situ rows are deconvolved with that model, and 1 kHz sampling, which reads the 0.84 ms
+    refreshes less than twice each, is warned about with the rate to use."""
+    _, _, report = profile_on_ina3221(512, 140e-6, 1000.0, max_round_s=5.0, attribution="auto", identify_w=10.0)
+    est = report.meta["estimator"]
+    if est.get("model") is None:  # identification on a loaded machine is issue 10's; say what it said
+        pytest.xfail(f"the N=512 filter was not identified on this run: {est.get('reason')}")
+    att = report.meta["method"]["attribution"]
+    assert att["method"] == "deconvolution" and att["sensor_model"].startswith("INA3221 N=512"), att
+    assert est["model"]["averages"] == 512
+    (w,) = [w for w in report.meta["warnings"] if "running average of N=512" in w]
+    assert "sampling at 1000 Hz" in w and "Sample at >= 2381 Hz" in w

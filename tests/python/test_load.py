@@ -43,10 +43,11 @@ def test_load_warning_rule():
     assert load.load_warning(0.4, 2, 2) is None  # under half a CPU: not worth saying
     assert load.load_warning(1.0, 1, 2) is None  # one thread still finds a free CPU
     w = load.load_warning(1.9, 2, 2)
-    assert "1.9 of 2 CPUs busy" in w and "2 thread(s)" in w and "torch.set_num_threads(1)" in w
+    assert "1.9 of 2 CPUs busy" in w and "torch's 2 threads wait for each other" in w and "torch.set_num_threads(1)" in w
     assert "torch.set_num_threads(6)" in load.load_warning(1.5, 8, 8)
     one = load.load_warning(1.9, 1, 2)  # one thread on a saturated machine: nothing to lower
-    assert "1.9 of 2 CPUs busy" in one and "set_num_threads" not in one and one.endswith("Stop the other load.")
+    assert "1.9 of 2 CPUs busy" in one and "the layers share a CPU" in one and "set_num_threads" not in one
+    assert one.endswith("Stop the other load.")
 
 
 def test_a_profile_beside_busy_processes_warns_and_records_the_load():

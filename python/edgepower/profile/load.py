@@ -73,9 +73,11 @@ def load_warning(others: Optional[float], torch_threads: int, cpus: int) -> Opti
     if free < torch_threads:
         fix += (f", or profile with torch.set_num_threads({free}) (what the deployment uses is what you should "
                 "measure)")
+    how = (f"torch's {torch_threads} threads wait for each other behind it" if torch_threads > 1
+           else "the layers share a CPU with it")
     return (f"other processes kept {others:.1f} of {cpus} CPUs busy during the idle baseline while torch uses "
-            f"{torch_threads} thread(s): the layers' threads wait behind them, so latencies and energies come "
-            f"out inflated and vary between rounds. {fix}.")
+            f"{torch_threads} thread(s): {how}, so latencies and energies come out inflated and vary between "
+            f"rounds. {fix}.")
 
 
 __all__ = ["CpuSnapshot", "load_warning", "others_cores", "snapshot", "usable_cpus"]

@@ -165,3 +165,30 @@ def test_a_constant_sensor_warns_of_no_drift():
                                       min_window_s=0.02, rounds=2, warmup=1, idle_s=0.05)
     assert report.meta["idle"]["drift_w"] == pytest.approx(0.0, abs=1e-9)
     assert not any("drifted" in w for w in report.meta["warnings"]), report.meta["warnings"]
+
+
+def test_a_figure_below_zero_is_printed_as_the_upper_end_of_its_ci():
+    from edgepower.export.console import figure_text
+
+    # An in-place ReLU less its restore copy, beside busy processes (a real row of this session):
+    # latency -0.2281 +- 9.7 ms, gross -7.31 mJ, net bound 139.7 mJ, idle 10.01 W.
+    r = dict(latency_ms=-0.2281, latency_ci95_ms=9.7, energy_per_inference_mj=-7.31, net_energy_upper_mj=139.7,
+             idle_power_w=10.01, status="not resolved")
+    assert figure_text(r, "latency_ms") == "< 9.4719"
+    # gross = net + idle x latency: the sum of their upper ends, 139.7 + 10.01 W x 9.4719 ms
+    assert figure_text(r, "energy_per_inference_mj") == f"< {139.7 + 10.01 * 9.4719:.4f}"
+    assert figure_text(dict(r, latency_ms=2.5), "latency_ms") == "2.5000"  # a positive figure as it is
+    assert figure_text(dict(r, latency_ci95_ms=float("nan")), "latency_ms") == "n/r"
+
+
+def test_the_console_table_prints_no_negative_latency_or_energy():
+    # (unattributed) = model - layers per round: with two identical layers and a model that is
+    # the layers' sum, it is noise around zero and can come out negative; whatever its sign, the
+    # table prints no number below zero in the per-inference table.
+    report = edgepower.profile_layers(Two(), torch.randn(4, 32), sensor="constant:5", rate_hz=1000,
+                                      min_window_s=0.02, rounds=3, warmup=1, idle_s=0.05)
+    text = report.summary()
+    table = text.split("Per inference")[1].split("closure")[0]
+    for line in table.splitlines()[3:]:
+        cells = line.split()
+        assert not any(c.startswith("-") and c[1:2].isdigit() for c in cells), line

@@ -78,14 +78,15 @@ def summary(report) -> str:
         if r["status"] == "failed" and r["kind"] in ("layer", "model"):
             lines.append(f"  {r['layer']:<{w_label}}  FAILED: {r['error']}")
             continue
-        lines.append(f"  {r['layer']:<{w_label}}  {_num(r['energy_per_inference_mj'], '.4f', 10)}  "
+        lines.append(f"  {r['layer']:<{w_label}}  {figure_text(r, 'energy_per_inference_mj'):>10}  "
                      f"{net_text(r):>10}  {_num(r['ci95_pct'], '.1f', 7)}  "
-                     f"{_num(r['latency_ms'], '.4f', 10)}  {_num(r['avg_power_w'], '.2f', 7)}  "
+                     f"{figure_text(r, 'latency_ms'):>10}  {_num(r['avg_power_w'], '.2f', 7)}  "
                      f"{_num(r['energy_pct'], '.1f', 7)}  {r['num_samples'] if r['kind'] != 'unattributed' else '':>7}")
     unresolved = [r["layer"] for r in report.rows if r["status"] in ("not resolved", "below idle")]
     if unresolved:
         lines.append(f"  ('< x': not resolved, the net energy's 95% CI includes zero, so it is below x mJ; 'below "
-                     f"idle': the CI lies below zero; neither has a share: {len(unresolved)} row(s))")
+                     f"idle': the CI lies below zero; neither has a share: {len(unresolved)} row(s). A gross energy "
+                     "or latency that came out below zero is shown as the upper end of its CI the same way)")
     c = report.closure
     lines.append("")
     lines.append(f"closure (sum of layers / whole model): net energy {_num(c['net_energy'], '.3f', 0)}, "
@@ -106,6 +107,25 @@ def summary(report) -> str:
     if report.estimated:
         lines.append("(every figure above is an ESTIMATE, not a measurement)")
     return "\n".join(lines)
+
+
+def figure_text(r: Dict[str, Any], key: str) -> str:
+    """Gross energy or latency as the table prints it: the number, or, where it came out below
+    zero (a difference of two windows: an in-place layer less its restore copy, or the whole model
+    less its layers), the upper end of its 95 % CI as ``< x``: a negative cost is never printed.
+    Latency's bound is its own CI; gross energy = net + idle x latency, so its bound is the sum of
+    those parts' upper ends."""
+    v = r[key]
+    if not (_finite(v) and v < 0):
+        return _num(v, ".4f", 0)
+    if key == "latency_ms":
+        up = v + r["latency_ci95_ms"]
+    else:
+        lat_up = r["latency_ms"] + r["latency_ci95_ms"]
+        idle = r.get("idle_power_w", math.nan)
+        up = max(r["net_energy_upper_mj"], 0.0) + idle * max(lat_up, 0.0) \
+            if _finite(r["net_energy_upper_mj"]) and _finite(idle) and _finite(lat_up) else math.nan
+    return f"< {max(up, 0.0):.4f}" if _finite(up) else "n/r"
 
 
 def net_text(r: Dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ import html
 from typing import Any, List
 
 from .common import ESTIMATE_NOTE, finite
-from .console import closure_lines, net_text
+from .console import closure_lines, figure_text, net_text
 
 _TABLE = "border-collapse:collapse;font-size:12px;font-family:monospace"
 _TD = "padding:1px 8px;text-align:right;border-bottom:1px solid #eee"
@@ -99,8 +99,12 @@ def report_html(report) -> str:
         if has_net and r["status"] in ("not resolved", "below idle"):
             # as the console prints it: a bound, never a signed number the CI cannot support
             net, bar = _e(net_text(r)), ""
-        out.append(_row([_e(r["layer"]), _e(r["type"]), _pm(r["latency_ms"], r["latency_ci95_ms"], ".4f"),
-                         _f(r["energy_per_inference_mj"], ".4f"), net, _f(r["energy_pct"], ".1f"), bar], 2, style))
+        negative = {k: finite(r[k]) and r[k] < 0 for k in ("latency_ms", "energy_per_inference_mj")}
+        lat = _e(figure_text(r, "latency_ms")) if negative["latency_ms"] else \
+            _pm(r["latency_ms"], r["latency_ci95_ms"], ".4f")
+        gross = _e(figure_text(r, "energy_per_inference_mj")) if negative["energy_per_inference_mj"] else \
+            _f(r["energy_per_inference_mj"], ".4f")
+        out.append(_row([_e(r["layer"]), _e(r["type"]), lat, gross, net, _f(r["energy_pct"], ".1f"), bar], 2, style))
     out.append("</table>")
     c = report.closure
     extra = " ".join(closure_lines(report.closure_ci)) if hasattr(report, "closure_ci") else ""

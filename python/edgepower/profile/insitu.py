@@ -297,6 +297,13 @@ def deconvolve_all(run: Run, t_ns: np.ndarray, power: np.ndarray,
 
     from ..energy.deconvolution import deconvolve, fit_refresh_grid, refresh_readings
 
+    rate = run.monitor.rate_hz
+    if model.averages > 1 and rate * model.refresh_s < 2.0:
+        run.warn(f"in-situ deconvolution of a running average of N={model.averages}: sampling at {rate:g} Hz reads "
+                 f"the sensor's {model.refresh_s * 1e3:.3g} ms refreshes {rate * model.refresh_s:.2g} times each, "
+                 f"and each refresh's small step is what the layers' powers are solved from. Sample at >= "
+                 f"{2.0 / model.refresh_s:.0f} Hz (--rate) with longer rounds (--max-round 15): on the emulator at "
+                 "N=512 the small CNN's layers erred by up to 41 % at 1 kHz and 2.8 % at 5 kHz.")
     try:
         ta, fit = fit_refresh_grid(t_ns, power, model.refresh_s)
         tr, y = refresh_readings(ta, power)
@@ -307,13 +314,6 @@ def deconvolve_all(run: Run, t_ns: np.ndarray, power: np.ndarray,
         run.warn(f"in-situ deconvolution failed ({exc}); readings were assigned to the layer running instead, "
                  "which is wrong by tens of % for layers shorter than a reading's conversion")
         return None, {"method": "assignment", "method_reason": f"deconvolution failed: {exc}"}
-    rate = run.monitor.rate_hz
-    if model.averages > 1 and rate * model.refresh_s < 2.0:
-        run.warn(f"in-situ deconvolution of a running average of N={model.averages}: sampling at {rate:g} Hz reads "
-                 f"the sensor's {model.refresh_s * 1e3:.3g} ms refreshes {rate * model.refresh_s:.2g} times each, "
-                 f"and each refresh's small step is what the layers' powers are solved from. Sample at >= "
-                 f"{2.0 / model.refresh_s:.0f} Hz (--rate) with longer rounds (--max-round 15): on the emulator at "
-                 "N=512 the small CNN's layers erred by up to 41 % at 1 kHz and 2.8 % at 5 kHz.")
     return d, {"method": "deconvolution", "bootstrap": BOOTSTRAP, "sensor_model": d.info["sensor_model"],
                              "condition": d.condition, "residual_rms_w": d.residual_rms_w,
                              "offset_ns": d.info["offset_ns"], "readings_used": d.readings,

@@ -334,20 +334,29 @@ def deconvolve(refresh_ns: np.ndarray, readings_w: np.ndarray, t0_ns: np.ndarray
                              "columns": labels + [BEFORE, IDLE]})
 
 
-def deconvolve_report(report: Any, model: SensorModel, **kw: Any) -> Deconvolved:
-    """:func:`deconvolve` on an in-situ report: its readings on the refresh grid fitted over
-    all their changes (:func:`fit_refresh_grid`, period from ``model``) and its per-forward marks."""
-    if getattr(report, "cycles", None) is None or not getattr(report, "samples_t_ns", np.zeros(0)).shape[0]:
-        raise ValueError("deconvolve_report needs an in-situ report (mode='in-situ') with its samples: this one has "
-                         "no per-forward marks or no readings")
-    ta, fit = fit_refresh_grid(report.samples_t_ns, report.samples_power_w, model.refresh_s)
-    tr, y = refresh_readings(ta, report.samples_power_w)
-    cyc = report.cycles
+def deconvolve_samples(t_ns: np.ndarray, power_w: np.ndarray, t0_ns: np.ndarray, t1_ns: np.ndarray,
+                       labels: Sequence[str], model: SensorModel, **kw: Any) -> Deconvolved:
+    """:func:`deconvolve` on sampled readings (as read, several per refresh): the readings on
+    the refresh grid fitted over all their changes (:func:`fit_refresh_grid`, period from
+    ``model``), one per refresh, and the per-forward marks; ``info["refresh_fit"]`` holds the fit."""
+    ta, fit = fit_refresh_grid(t_ns, power_w, model.refresh_s)
+    tr, y = refresh_readings(ta, power_w)
     # the conversions between readings step on the fitted period (a sensor clock off its nominal rate)
     fitted = replace(model, refresh_s=float(fit["fitted_period_s"]))
-    d = deconvolve(tr, y, cyc["t0_ns"], cyc["t1_ns"], cyc["labels"], fitted, **kw)
+    d = deconvolve(tr, y, t0_ns, t1_ns, labels, fitted, **kw)
     return replace(d, info={**d.info, "refresh_fit": fit})
 
 
-__all__ = ["BEFORE", "IDLE", "Deconvolved", "deconvolve", "deconvolve_report", "fit_refresh_grid", "kernel_of",
+def deconvolve_report(report: Any, model: SensorModel, **kw: Any) -> Deconvolved:
+    """:func:`deconvolve_samples` on an in-situ report's readings and per-forward marks."""
+    if getattr(report, "cycles", None) is None or not getattr(report, "samples_t_ns", np.zeros(0)).shape[0]:
+        raise ValueError("deconvolve_report needs an in-situ report (mode='in-situ') with its samples: this one has "
+                         "no per-forward marks or no readings")
+    cyc = report.cycles
+    return deconvolve_samples(report.samples_t_ns, report.samples_power_w, cyc["t0_ns"], cyc["t1_ns"], cyc["labels"],
+                              model, **kw)
+
+
+__all__ = ["BEFORE", "IDLE", "Deconvolved", "deconvolve", "deconvolve_report", "deconvolve_samples", "fit_refresh_grid",
+           "kernel_of",
            "refresh_readings"]

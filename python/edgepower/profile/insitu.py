@@ -280,22 +280,20 @@ def integrating_model(run: Run) -> Any:
 
 
 def deconvolve_all(run: Run, t_ns: np.ndarray, power: np.ndarray,
-                      parsed: Dict[str, np.ndarray]) -> Tuple[Any, Dict[str, Any]]:
-    """Every reading deconvolved at once (:func:`~edgepower.energy.deconvolution.deconvolve`,
+                   parsed: Dict[str, np.ndarray]) -> Tuple[Any, Dict[str, Any]]:
+    """Every reading deconvolved at once (:func:`~edgepower.energy.deconvolution.deconvolve_samples`,
     with its bootstrap over forwards) where the sensor integrates (a register or boxcar model,
     known or identified) and ``attribution="auto"``; else (None, why). A failure falls back to
     assignment with a warning. All rounds are solved together: at N = 512 one round's readings
     carry too little (solved per round, the small CNN's layers erred by a median 16 %, worst
     88 %, against 0.2-1.2 % / 1.1-2.8 % solved together)."""
-    model = integrating_model(run)
     if run.options.in_situ.attribution == "assignment":
         return None, {"method": "assignment", "method_reason": "attribution='assignment'"}
+    model = integrating_model(run)
     if model is None or model.kind not in ("register", "boxcar"):
         return None, {"method": "assignment", "method_reason": "no integrating sensor model (each reading is the "
                                                                 "power when it was taken)"}
-    from dataclasses import replace
-
-    from ..energy.deconvolution import deconvolve, fit_refresh_grid, refresh_readings
+    from ..energy.deconvolution import deconvolve_samples
 
     rate = run.monitor.rate_hz
     if model.averages > 1 and rate * model.refresh_s < 2.0:
@@ -305,21 +303,17 @@ def deconvolve_all(run: Run, t_ns: np.ndarray, power: np.ndarray,
                  f"{2.0 / model.refresh_s:.0f} Hz (--rate) with longer rounds (--max-round 15): on the emulator at "
                  "N=512 the small CNN's layers erred by up to 41 % at 1 kHz and 2.8 % at 5 kHz.")
     try:
-        ta, fit = fit_refresh_grid(t_ns, power, model.refresh_s)
-        tr, y = refresh_readings(ta, power)
-        fitted = replace(model, refresh_s=float(fit["fitted_period_s"]))
-        d = deconvolve(tr, y, parsed["t0"], parsed["t1"], [s.label for s in run.sites], fitted, bootstrap=BOOTSTRAP,
-                       seed=run.options.seed)
+        d = deconvolve_samples(t_ns, power, parsed["t0"], parsed["t1"], [s.label for s in run.sites], model,
+                               bootstrap=BOOTSTRAP, seed=run.options.seed)
     except (ValueError, RuntimeError) as exc:
         run.warn(f"in-situ deconvolution failed ({exc}); readings were assigned to the layer running instead, "
                  "which is wrong by tens of % for layers shorter than a reading's conversion")
         return None, {"method": "assignment", "method_reason": f"deconvolution failed: {exc}"}
     return d, {"method": "deconvolution", "bootstrap": BOOTSTRAP, "sensor_model": d.info["sensor_model"],
-                             "condition": d.condition, "residual_rms_w": d.residual_rms_w,
-                             "offset_ns": d.info["offset_ns"], "readings_used": d.readings,
-                             "readings_left_out": d.info["readings_left_out"],
-                             "not_identifiable": [lab for lab, ok in zip(d.labels, d.identifiable) if not ok],
-                             "fitted_period_s": float(fit["fitted_period_s"])}
+               "condition": d.condition, "residual_rms_w": d.residual_rms_w, "offset_ns": d.info["offset_ns"],
+               "readings_used": d.readings, "readings_left_out": d.info["readings_left_out"],
+               "not_identifiable": [lab for lab, ok in zip(d.labels, d.identifiable) if not ok],
+               "fitted_period_s": float(d.info["refresh_fit"]["fitted_period_s"])}
 
 
 def _annotate(rows: List[LayerRow], windows: List[Window], rounds_done: int, dec: Any = None) -> None:

@@ -230,7 +230,7 @@ def _summary(rep: Any) -> Dict[str, Any]:
             "sensor": rep.meta.get("sensor"), "estimated": rep.meta.get("estimated")}
 
 
-def profiles(quick: bool, cache: str) -> Dict[str, Any]:
+def profiles(quick: bool, cache: str, native: str = "auto", cache_context: str = "model") -> Dict[str, Any]:
     import torchvision
     import transformers as tf
 
@@ -247,6 +247,7 @@ def profiles(quick: bool, cache: str) -> Dict[str, Any]:
     }
     os.environ[runners.ENV_CACHE] = os.path.dirname(cache)
     common = dict(rounds=2 if quick else 3, min_window_s=0.05 if quick else 0.2, idle_s=0.5)
+    iso = dict(common, cache_context=cache_context)
     out: Dict[str, Any] = {}
     for name, (model, args, kwargs, layers) in specs.items():
         res: Dict[str, Any] = {}
@@ -261,11 +262,12 @@ def profiles(quick: bool, cache: str) -> Dict[str, Any]:
         res["in-situ"]["wall_s"] = time.time() - t0
         # Isolation, then each op call alone.
         with PowerMonitor("auto", rate_hz=1000) as mon:
-            prof = LayerProfiler(model, monitor=mon, layers=layers, **common)
+            prof = LayerProfiler(model, monitor=mon, layers=layers, **iso)
             t0 = time.time()
             rep = prof.profile(*args, **kwargs)
-            rep2 = op_isolation.profile_ops_isolated(rep, model, args, kwargs, mon, prof.layer_names, native="auto")
+            rep2 = op_isolation.profile_ops_isolated(rep, model, args, kwargs, mon, prof.layer_names, native=native)
         res["isolation"] = _summary(rep2)
+        res["isolation"].update(op_runner=native, cache_context=rep.meta["method"]["cache_context"]["why"])
         res["isolation"]["wall_s"] = time.time() - t0
         out[name] = res
     return out
@@ -278,6 +280,10 @@ def main() -> int:
     ap.add_argument("--sections", default="observer,forward,loops",
                     help="comma-separated: observer, forward, loops, profiles (results of sections not run are "
                          "kept from the existing JSON)")
+    ap.add_argument("--op-runner", choices=("auto", "never"), default="auto",
+                    help="profiles: the isolated op calls' runner ('never': the Python loop, no AOTInductor compile)")
+    ap.add_argument("--cache-context", choices=("model", "warm"), default="model",
+                    help="profiles: the isolation layers' cache context (LayerProfiler cache_context)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "torch.json"))
     a = ap.parse_args()
     st = torch_native.available()
@@ -331,7 +337,7 @@ def main() -> int:
                      if comp else f"; AOTInductor failed: {v.get('aoti_error')}")
             print(f"  {name:14s} " + ", ".join(parts) + extra)
     if "profiles" in sections:
-        pr = profiles(a.quick, cache)
+        pr = profiles(a.quick, cache, a.op_runner, a.cache_context)
         res["profiles"] = pr
         print("profiles with non-module ops as rows ((unattributed) share of latency, before -> after):")
         for name, modes in pr.items():

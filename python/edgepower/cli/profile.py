@@ -109,6 +109,10 @@ def add_parser(sub) -> None:
     p.add_argument("--attribution", choices=("auto", "assignment"), default="auto",
                    help="in-situ: 'auto' deconvolves the readings of an integrating sensor (INA3221) and assigns "
                         "the others to the layer running; 'assignment' always assigns (default auto)")
+    p.add_argument("--cache-context", choices=("model", "warm"), default="model",
+                   help="isolation: 'model' runs each layer with its weights and output as cold in cache as in the "
+                        "model's forward (when the model outgrows the last-level cache); 'warm' keeps them cached "
+                        "(faster, lower figures than in the model; default model)")
     p.add_argument("--edgeprofiler-out", metavar="DIR", default=None,
                    help="also write the measurements in EdgeProfiler's raw layout into DIR")
     p.add_argument("--trace", metavar="PATH", default=None,
@@ -162,7 +166,7 @@ def cmd_profile(args) -> int:
                              warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
                              in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round,
                                                    attribution=args.attribution),
-                             estimator=args.estimator)
+                             estimator=args.estimator, cache_context=args.cache_context)
     sensor = check_sensor(args.sensor)  # built once; an unavailable sensor fails before the model is built
     torch = need("torch", "edgepower profile (install the torch build for your device: see the README)")
     torch.manual_seed(args.seed)

@@ -99,6 +99,7 @@ class CallSite:
     failed_round: Optional[int] = None
     region: int = -1
     restore_region: int = -1
+    rotation: Any = None  # a cache.Rotation while a cold-context window measures this site
     _work: Optional[Tuple[tuple, Dict[str, Any]]] = field(default=None, repr=False)
     _pairs: List[Tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list, repr=False)
 
@@ -128,12 +129,12 @@ class CallSite:
 
     def run(self) -> Any:
         a, k = self._work  # type: ignore[misc]
-        return self.module(*a, **k)
+        return self.module(*a, **k) if self.rotation is None else self.rotation(a, k)
 
     def run_restored(self) -> Any:
         self.restore()
         a, k = self._work  # type: ignore[misc]
-        return self.module(*a, **k)
+        return self.module(*a, **k) if self.rotation is None else self.rotation(a, k)
 
     def release(self) -> None:
         self._work = None

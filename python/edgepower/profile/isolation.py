@@ -26,6 +26,7 @@ import torch
 
 from ..monitor import PowerMonitor
 from ..report import Window
+from .cache import Rotation
 from .capture import RESTORE_SUFFIX, CallSite
 from .hooks import RANGE_PREFIX, record_range
 from .run import Outcome, Progress, Run, edge_gap_limit_s
@@ -92,6 +93,20 @@ def outcome(run: Run, windows: List[Window]) -> Outcome:
 
 def _measure_site(run: Run, site: CallSite, r: int, target_ns: int, open_regions: List[int]) -> List[Window]:
     site.prepare()
+    cold = run.cache is not None and run.cache.cold and not site.is_model
+    if cold:  # the layer's weights and output as cold as in the model (cache.py); copies for this site only
+        site.rotation = Rotation(site.module, run.cache.cache_bytes)
+    try:
+        return _measure_prepared(run, site, r, target_ns, open_regions)
+    finally:
+        if cold:
+            run.cache.copies[site.label] = site.rotation.copies
+            if site.rotation.why:
+                run.cache.copies_not_made[site.label] = site.rotation.why
+            site.rotation = None
+
+
+def _measure_prepared(run: Run, site: CallSite, r: int, target_ns: int, open_regions: List[int]) -> List[Window]:
     if site.inplace is None:
         # The first call tells whether the site changes its own input.
         site.run()

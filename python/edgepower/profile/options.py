@@ -85,6 +85,9 @@ class ProfileOptions:
     #: ``"auto"``: the sensor-aware estimator wherever a model is known or identified
     #: (:mod:`edgepower.profile.identify`); ``"plain"``: the trapezoid / counter difference.
     estimator: str = "auto"
+    #: Isolation: ``"model"``: a layer's weights and output are as cold in cache as in the model's
+    #: forward (:mod:`edgepower.profile.cache`); ``"warm"``: every layer measured warm.
+    cache_context: str = "model"
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -107,6 +110,8 @@ class ProfileOptions:
         _require(isinstance(self.in_situ, InSituOptions), "in_situ must be an InSituOptions")
         _require(self.estimator in ("auto", "plain"), f"estimator must be 'auto' (the sensor-aware estimator where a "
                  f"model is known or identified) or 'plain', got {self.estimator!r}")
+        _require(self.cache_context in ("model", "warm"), "cache_context must be 'model' (each layer as cold in "
+                 f"cache as in the model's forward) or 'warm', got {self.cache_context!r}")
         if self.mode != "in-situ" and (self.in_situ.sync_layers or self.in_situ.max_delay_s is not None):
             log.info("sync_layers and max_delay_s apply to mode='in-situ' only; ignored in %s mode", self.mode)
 

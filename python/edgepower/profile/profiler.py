@@ -24,7 +24,9 @@ Method (docs/profiler.md has the long form):
    ``max(min_window_s, k_updates x sensor update interval)`` and at least ``min_repeats`` calls.
    A call site that changes its own input (an in-place layer) is detected on its first warm-up
    call; its input is then restored from the captured copy before every call, and the cost of
-   the restore copies alone, measured in a window of its own, is subtracted.
+   the restore copies alone, measured in a window of its own, is subtracted. A layer of a model
+   whose working set exceeds the last-level cache runs with its weights and output as cold as
+   in the model (:mod:`.cache`).
 4. **Figures.** Per call site and round: latency = window / calls, energy per inference =
    window energy / calls. Over rounds: mean and 95 % confidence interval (Student t). The
    ``(unattributed)`` row is the whole model minus the sum of the layers (functional ops such
@@ -139,6 +141,13 @@ class LayerProfiler:
         :mod:`edgepower.profile.identify`), else plain, with the reason in ``meta["estimator"]``.
         ``"plain"``: the trapezoid / counter difference. An :class:`edgepower.energy.Estimator`:
         that model and method.
+    cache_context : {"model", "warm"}
+        Isolation: ``"model"`` (default): where the model's working set (state and one
+        forward's activations) exceeds the last-level cache, each layer runs with its weights
+        and output as cold as in the model's forward (each call on the next of several copies
+        of the layer, the last outputs kept; :mod:`edgepower.profile.cache`), else warm;
+        ``"warm"``: every layer with its weights and output in cache (faster, lower figures
+        than in the model). ``meta["method"]["cache_context"]`` says which, and why.
     options : ProfileOptions, optional
         All the settings from ``repeats`` to ``max_round_s`` (and ``mode``) as one validated
         record (:class:`edgepower.profile.ProfileOptions`); when given, those keywords are not
@@ -162,7 +171,7 @@ class LayerProfiler:
                  monitor: Optional[PowerMonitor] = None,
                  progress: Optional[Callable[[Progress], None]] = None,
                  before_window: Optional[Callable[[str, int], None]] = None,
-                 estimator: Union[str, Estimator] = "auto",
+                 estimator: Union[str, Estimator] = "auto", cache_context: str = "model",
                  options: Optional[ProfileOptions] = None):
         import torch
 
@@ -173,7 +182,7 @@ class LayerProfiler:
             raise TypeError(f"options must be an edgepower.profile.ProfileOptions, got {type(options).__name__}")
         self._estimator = estimator if isinstance(estimator, Estimator) else None
         self.options = options if options is not None else ProfileOptions(
-            estimator="auto" if self._estimator is not None else estimator,
+            estimator="auto" if self._estimator is not None else estimator, cache_context=cache_context,
             mode=mode, repeats=repeats, min_window_s=min_window_s, k_updates=k_updates, min_repeats=min_repeats,
             warmup=warmup, rounds=rounds, idle_s=idle_s, idle_power_w=idle_power_w, seed=seed,
             trace_model=trace_model, edge_retries=edge_retries,

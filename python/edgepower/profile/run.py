@@ -24,7 +24,8 @@ from .. import __version__ as _version
 from ..monitor import PowerMonitor
 from ..report import LayerRow, Window
 from ..sensors import SensorError
-from .capture import MODEL_LABEL, CallSite, capture, clone, describe_inputs, synchronizer
+from .cache import CacheContext, plan
+from .capture import MODEL_LABEL, CallSite, capture, clone, describe_inputs, synchronizer, tensors
 from .dtypes import input_dtypes, model_dtype
 from .identify import choose_estimator
 from .load import load_warning, others_cores, usable_cpus
@@ -103,6 +104,7 @@ class Run:
     started_unix_s: float = field(default_factory=time.time)
     sampler_error: str = ""
     estimator_info: Dict[str, Any] = field(default_factory=dict)
+    cache: Optional[CacheContext] = None  # isolation: the cache state layers are measured in (cache.py)
     windows: List[Window] = field(default_factory=list)  # isolation: the windows as they finish
     resumed: Dict[Tuple[str, int], List[Window]] = field(default_factory=dict)  # (label, round): from a spool
     _modes: Dict[Any, bool] = field(default_factory=dict, repr=False)
@@ -129,6 +131,8 @@ class Run:
             s.region = self.timeline.region(s.label)
         self.whole.region = self.timeline.region(MODEL_LABEL)
         self.sync, self.devices = synchronizer(self.model, self.sites + [self.whole])
+        if self.options.mode == "isolation":
+            self.cache = plan(self.model, [tensors((s.args, s.kwargs)) for s in self.sites], self.options.cache_context)
 
     def start(self) -> None:
         """Starts the monitor (if it is not running), waits for its first samples, sizes the
@@ -308,6 +312,7 @@ def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
         "sensor_update_interval_source": run.update_interval_source, "trace_model": o.trace_model,
         "edge_retries": o.edge_retries, "edge_gap_limit_s": edge_gap_limit_s(run),
         "inference_mode": True, "eval_mode": True, "cuda_synchronized": bool(run.cuda_devices),
+        "cache_context": run.cache.as_dict() if run.cache is not None else None,
     }
     settings.update(method)
     meta: Dict[str, Any] = {

@@ -15,7 +15,8 @@ import edgepower  # noqa: E402
 from edgepower.predict import Dataset, DeviceMismatch, Predictor, annotate, extract, from_reports  # noqa: E402
 from edgepower.predict import edgeprofiler as ep  # noqa: E402
 from edgepower.predict.device import cpu_model, device_key, jetson, mismatches  # noqa: E402
-from edgepower.predict.models import GlueModel, Ridge, choose_alpha, nnls  # noqa: E402
+from edgepower.predict.glue import GlueModel  # noqa: E402
+from edgepower.predict.models import AdditiveModel, Ridge, choose_alpha, cost_terms, narrow_ramps, nnls  # noqa: E402
 from edgepower.predict.validate import evaluate, kendall_tau  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -144,6 +145,51 @@ def test_ridge_nnls_and_alpha_choice_on_known_problems():
     assert g.predict({"module_calls": 100, "functional_ops": 0, "functional_bytes": 0.0,
                       "functional_macs": 0.0}) == pytest.approx(3e-4, rel=1e-9)
     assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0 and kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
+
+
+def _conv_row(net: str, cin: int, cout: int, hw: int, latency_s: float) -> dict:
+    return {"network": net, "op": "Conv2d", "backend_key": "gemm", "macs": float(cin * cout * 9 * hw * hw),
+            "bytes_in": 4.0 * cin * hw * hw, "bytes_out": 4.0 * cout * hw * hw, "bytes_params": 36.0 * cin * cout,
+            "kernel": [3, 3], "in_channels": cin, "out_channels": cout, "groups": 1, "elem_bytes": 4,
+            "out_shape": [1, cout, hw, hw], "latency_s": latency_s}
+
+
+def test_latency_fit_learns_a_narrow_gemm_cost_per_mac():
+    # Cost per MAC 4x higher on 2x2 outputs than on 16x16 or wider (a narrow GEMM), and every
+    # layer measured three times, x1.35, x1 and /1.35 (symmetric in log): the fit recovers the
+    # true cost of shapes it never saw, not a mean over widths.
+    assert narrow_ramps(1) == [1.0] * 5 and narrow_ramps(4096) == [0.0] * 5
+    r = [narrow_ramps(n) for n in (1, 2, 4, 8, 16, 64, 256, 1024)]
+    assert all(a >= b for x, y in zip(r, r[1:]) for a, b in zip(x, y))  # never increasing in width
+    assert sum(k.startswith("macs_narrow") for k in cost_terms(_conv_row("n", 8, 8, 4, 1.0), "conv")) == 5
+
+    def true_s(cin, cout, hw):
+        return 2e-5 + cin * cout * 9 * hw * hw * (1e-10 if hw >= 16 else 4e-10 if hw == 2 else 2e-10)
+
+    shapes = [(c, c * m, hw) for c in (16, 32, 64, 128) for m in (1, 2) for hw in (2, 4, 16, 32)]
+    rows = [_conv_row(f"n{i % 5}", *s, true_s(*s) * f) for i, s in enumerate(shapes) for f in (1.35, 1.0, 1 / 1.35)]
+    m = AdditiveModel("conv").fit(rows, np.array([r["latency_s"] for r in rows]))
+    for s in [(48, 96, 2), (48, 96, 16), (256, 256, 2), (24, 24, 64)]:  # shapes it never saw
+        got = float(m.predict([_conv_row("x", *s, 0.0)])[0])
+        assert got == pytest.approx(true_s(*s), rel=0.12), s
+
+
+def test_glue_pays_per_call_and_a_fraction_of_the_layers():
+    rows = [{"module_calls": c, "functional_ops": f, "functional_bytes": 0.0, "functional_macs": 0.0,
+             "latency_s": 4e-6 * (c + f) + 0.05 * lay} for c, f, lay in ((10, 0, 1e-3), (40, 30, 2e-3), (80, 5, 9e-3))]
+    g = GlueModel().fit(rows, [1.0, 1.0, 1.0], [1e-3, 2e-3, 9e-3])
+    new = {"module_calls": 100, "functional_ops": 50, "functional_bytes": 0.0, "functional_macs": 0.0}
+    assert g.predict(new, 0.02) == pytest.approx(4e-6 * 150 + 0.05 * 0.02, rel=1e-6)
+    # A predictor saved before the calls and layers terms still loads and predicts as it did.
+    old = GlueModel.from_dict({"features": ["module_calls", "functional_ops", "functional_bytes", "functional_macs"],
+                               "coef": [3e-6, 1e-5, 0.0, 0.0]})
+    assert old.predict(new, 0.02) == pytest.approx(3e-4 + 5e-4, rel=1e-12)
+    with pytest.raises(ValueError, match="unknown glue feature"):
+        GlueModel(["module_calls", "lunch"])
+    with pytest.raises(ValueError, match="2 coefficients for 4 features"):
+        GlueModel.from_dict({"coef": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="3 rows but 2 layer sums"):
+        GlueModel().fit(rows, [1.0, 1.0, 1.0], [1e-3, 2e-3])
 
 
 def _fixture() -> Dataset:

@@ -53,8 +53,8 @@ def predict_features(nf: NetworkFeatures, predictor: Union[str, Predictor], stri
         records.append(_row(f.label, f.module, f.call, "layer", f.op, f.params, "x".join(map(str, f.in_shape)),
                             float(pred["latency_s"][i]), _get(pred, "power_w", i), _get(pred, "net_power_w", i),
                             "; ".join([NOTE] + notes)))
-    glue_s = p.glue_s(network_row(nf, name or nf.model, "", "unattributed", math.nan))
     lat = [r.latency_ms * 1e-3 for r in records]
+    glue_s = p.glue_s(network_row(nf, name or nf.model, "", "unattributed", math.nan), sum(lat))
     total_s = sum(lat) + glue_s
     # The whole network: its layers' energies add up; its power is their time-weighted mean.
     energy = {k: sum(getattr(r, k) for r in records) for k in ("energy_per_inference_mj", "net_energy_per_inference_mj")}

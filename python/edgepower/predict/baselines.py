@@ -3,7 +3,7 @@ MACs-only line, and EdgeProfiler's recipe (NeuralPower's degree-3 polynomial + L
 layer type, fuzzylabs/edge-vision-power-estimation ``model_training``).
 
 All three predict per layer; the network figure of each is the sum of its layers plus the same
-:class:`~edgepower.predict.models.GlueModel` the predictor uses (generous to the baselines: the
+:class:`~edgepower.predict.glue.GlueModel` the predictor uses (generous to the baselines: the
 comparison is about the layer models).
 """
 from __future__ import annotations

@@ -38,6 +38,11 @@ MIN_ROWS = 6
 MIN_KEY_ROWS = 5
 #: Reweighting rounds of the latency fit (0: plain least squares on relative error).
 IRLS_ITERS = 4
+#: log2 of the GEMM widths (output positions per image) where a convolution's cost per MAC
+#: may change slope (:func:`narrow_ramps`).
+NARROW_KNOTS = (0.0, 2.0, 4.0, 6.0, 8.0, 10.0)
+#: Gauss-Newton rounds of the fit on log latency that follows the relative fit.
+LOG_ITERS = 8
 ALPHAS = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
@@ -164,17 +169,29 @@ def nnls(A: np.ndarray, b: np.ndarray, iters: int = 200) -> np.ndarray:
                 x = z
                 break
             neg = passive & (z <= 0)
-            alpha = np.min(x[neg] / (x[neg] - z[neg]))
+            step = x[neg] - z[neg]
+            alpha = float(np.min(np.where(step > 0, x[neg] / np.where(step > 0, step, 1.0), 0.0)))
             x = x + alpha * (z - x)
             passive &= x > 1e-15
     return x
 
 
+def narrow_ramps(n: int) -> List[float]:
+    """Decreasing ramps in ``log2 n`` between consecutive :data:`NARROW_KNOTS`: ramp ``j`` is 1
+    up to knot ``j``, 0 from knot ``j + 1`` on. A non-negative sum of them (plus a constant) is
+    any piecewise-linear cost per MAC that never increases with the GEMM's width ``n``, flat
+    past the last knot: a monotone shape learned from data, not a threshold guessed."""
+    x = math.log2(max(n, 1))
+    return [min(max((b - x) / (b - a), 0.0), 1.0) for a, b in zip(NARROW_KNOTS[:-1], NARROW_KNOTS[1:])]
+
+
 def cost_terms(row: Dict[str, Any], group: str) -> Dict[str, float]:
     """The additive cost terms of one layer (a roofline with a per-call overhead): a call costs
     ``overhead + sum_i c_i x term_i`` with ``c_i >= 0`` seconds per MAC or per byte. Convolutions
-    also pay per MAC of depthwise and pointwise kernels (other throughputs) and per element of
-    the unfolded input (im2col) of a fallback kernel; normalisation pays per channel."""
+    also pay per MAC of depthwise and pointwise kernels (other throughputs), per element of
+    the unfolded input (im2col) of a fallback kernel, and per MAC more the narrower the GEMM
+    (:func:`narrow_ramps` of the output positions per image: a 512-channel 3x3 convolution on
+    2x2 positions runs at a fifth of the MAC rate of one on 16x16); normalisation pays per channel."""
     t = {"overhead": 1.0, "macs": float(row["macs"]), "bytes_in": float(row["bytes_in"]),
          "bytes_out": float(row["bytes_out"]), "bytes_params": float(row["bytes_params"])}
     if group == "conv":
@@ -184,6 +201,10 @@ def cost_terms(row: Dict[str, Any], group: str) -> Dict[str, float]:
         t["macs_pointwise"] = t["macs"] if k == 1 else 0.0
         cout = max(int(row["out_channels"]), 1)
         t["unfold"] = t["macs"] * g / cout * (row["elem_bytes"] or 4)  # bytes of the im2col matrix
+        # A narrow GEMM (few output positions per image: its columns) costs more per MAC; never less.
+        n = max(_prod(row["out_shape"][2:]), 1)
+        for j, r in enumerate(narrow_ramps(n)):
+            t[f"macs_narrow{j}"] = t["macs"] * r
     if group == "norm":
         t["channels"] = float(row["in_channels"])
     return t
@@ -219,7 +240,7 @@ class AdditiveModel:
     def _solve(X: np.ndarray, y: np.ndarray, iters: int = IRLS_ITERS) -> np.ndarray:
         """Non-negative fit of relative error, reweighted towards least *absolute* relative
         error (IRLS): the measured figures of small layers on a loaded machine have heavy
-        tails, and the median error is what matters."""
+        tails, and the median error is what matters), then refined on log error."""
         A = X / y[:, None]
         scale = np.where(A.max(axis=0) > 0, A.max(axis=0), 1.0)
         A = A / scale
@@ -228,6 +249,15 @@ class AdditiveModel:
             sw = np.sqrt(w)
             c = nnls(A * sw[:, None], sw)
             w = 1.0 / np.maximum(np.abs(A @ c - 1.0), 0.02)
+        # Least absolute *log* error from there (Gauss-Newton, damped by half, IRLS weights):
+        # relative error |p/y - 1| penalises over-prediction more than under-prediction (at most
+        # 1 below, unbounded above), so its fit runs low, and the sums of layers with it; the
+        # log error is symmetric. Each step linearises log(Xc) around the current prediction p.
+        for _ in range(LOG_ITERS):
+            p = np.maximum(A @ c, 1e-12)
+            r = np.log(p)
+            sw = np.sqrt(1.0 / np.maximum(np.abs(r), 0.02))
+            c = 0.5 * c + 0.5 * nnls(A / p[:, None] * sw[:, None], (1.0 - r) * sw)
         return c / scale
 
     def fit(self, rows: Sequence[Dict[str, Any]], y: np.ndarray) -> "AdditiveModel":
@@ -358,41 +388,5 @@ class GroupModel:
         return m
 
 
-#: Network-level quantities that explain the whole model minus its layers.
-GLUE_FEATURES = ("module_calls", "functional_ops", "functional_bytes", "functional_macs")
-
-
-class GlueModel:
-    """The whole model minus its layers (module-call overhead, functional ops outside modules),
-    non-negative and linear in :data:`GLUE_FEATURES`, fitted on relative error."""
-
-    def __init__(self):
-        self.coef = np.zeros(len(GLUE_FEATURES))
-
-    def fit(self, rows: Sequence[Dict[str, Any]], totals: Optional[Sequence[float]] = None) -> "GlueModel":
-        """Fits the ``unattributed`` rows' latency; with ``totals`` (each network's whole-model
-        latency) the error is relative to the network, as the network's error is."""
-        if not rows:
-            return self
-        w = 1.0 / np.asarray(totals, float) if totals is not None else np.ones(len(rows))
-        A = np.array([[float(r[c]) for c in GLUE_FEATURES] for r in rows]) * w[:, None]
-        b = np.array([float(r["latency_s"]) for r in rows]) * w
-        scale = np.where(A.max(axis=0) > 0, A.max(axis=0), 1.0)
-        self.coef = nnls(A / scale, b) / scale
-        return self
-
-    def predict(self, row: Dict[str, Any]) -> float:
-        return float(np.dot(self.coef, [float(row[c]) for c in GLUE_FEATURES]))
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {"features": list(GLUE_FEATURES), "coef": self.coef.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "GlueModel":
-        m = cls()
-        m.coef = np.asarray(d["coef"], float)
-        return m
-
-
-__all__ = ["AdditiveModel", "GENERIC", "GLUE_FEATURES", "GROUPS", "GlueModel", "GroupModel", "cost_terms", "Ridge", "choose_alpha", "group_of",
+__all__ = ["AdditiveModel", "GENERIC", "GROUPS", "GroupModel", "cost_terms", "Ridge", "choose_alpha", "group_of",
            "nnls", "numeric_features"]

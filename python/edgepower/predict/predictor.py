@@ -2,7 +2,7 @@
 the device key, and used to predict a model's layers without the device.
 
 Latency: one :class:`~edgepower.predict.models.GroupModel` per op group with enough rows, a
-generic one for the rest, and a :class:`~edgepower.predict.models.GlueModel` for what the
+generic one for the rest, and a :class:`~edgepower.predict.glue.GlueModel` for what the
 network does outside its layers. Power (gross and net of idle, where the data has them): the
 same models on ``log W``; energy is power x latency.
 """
@@ -18,7 +18,8 @@ import numpy as np
 
 from .dataset import Dataset
 from .device import mismatches
-from .models import GENERIC, MIN_ROWS, AdditiveModel, GlueModel, GroupModel, group_of
+from .glue import GlueModel
+from .models import GENERIC, MIN_ROWS, AdditiveModel, GroupModel, group_of
 
 log = logging.getLogger("edgepower.predict")
 
@@ -88,9 +89,10 @@ class Predictor:
             out[target] = pred
         return out
 
-    def glue_s(self, network_row: Dict[str, Any]) -> float:
-        """Predicted whole model minus layers for a network row (module calls, functional ops)."""
-        return self.glue.predict(network_row)
+    def glue_s(self, network_row: Dict[str, Any], layers_s: float = 0.0) -> float:
+        """Predicted whole model minus layers for a network row (module calls, functional ops)
+        whose layers take ``layers_s`` seconds (their predicted sum)."""
+        return self.glue.predict(network_row, layers_s)
 
     def check_device(self, here: Dict[str, Any], strict: bool = True) -> List[str]:
         """Differences between the training device and ``here``; raises :class:`DeviceMismatch`
@@ -155,13 +157,14 @@ def _ok(x: Any) -> bool:
 
 def fit_glue(data: Dataset, networks: Optional[Sequence[str]] = None) -> GlueModel:
     """The glue model of a dataset's networks (relative to each network's whole-model latency)."""
-    un, tot = [], []
+    un, tot, lay = [], [], []
     for n in networks if networks is not None else data.networks:
         u, m = data.network_rows("unattributed", [n]), data.network_rows("model", [n])
         if u and m and _finite(u[0]["latency_s"]) and _ok(m[0]["latency_s"]):
             un.append(u[0])
             tot.append(m[0]["latency_s"])
-    return GlueModel().fit(un, tot)
+            lay.append(float(sum(r["latency_s"] for r in data.layers([n]) if _finite(r["latency_s"]))))
+    return GlueModel().fit(un, tot, lay)
 
 
 def _fit_groups(rows: Sequence[Dict[str, Any]], target: str) -> Dict[str, Any]:

@@ -87,7 +87,8 @@ def cross_validate(data: Dataset, by: str = "network", methods: Sequence[str] = 
                 p = predict(rows)
                 for r, v in zip(rows, p):
                     lay_pred[id(r)] = float(v)
-                net_pred[n] = float(np.sum(p)) + glue.predict(data.network_rows("unattributed", [n])[0])
+                net_pred[n] = float(np.sum(p)) + glue.predict(data.network_rows("unattributed", [n])[0],
+                                                              float(np.sum(p)))
         out[method] = {"network": np.array([net_pred[n] for n in nets]),
                        "layer": np.array([lay_pred[id(r)] for r in layers])}
     return out

@@ -91,6 +91,13 @@ def nbytes(ts: Sequence[torch.Tensor]) -> int:
     return int(sum(t.numel() * t.element_size() for t in ts))
 
 
+def _address(t: torch.Tensor) -> int:
+    try:
+        return int(t.data_ptr())
+    except (RuntimeError, NotImplementedError):  # a sparse or other storage-less tensor
+        return id(t)
+
+
 def _state(module: Any) -> List[torch.Tensor]:
     return list(module.parameters()) + list(module.buffers())
 
@@ -127,7 +134,7 @@ def plan(model: Any, site_inputs: Sequence[Sequence[torch.Tensor]], mode: str = 
     size, source = cache_bytes(device)
     seen, ws = set(), 0
     for t in state + [t for ts in site_inputs for t in ts]:
-        key = (t.data_ptr(), t.numel() * t.element_size())
+        key = (_address(t), t.numel() * t.element_size())
         if key not in seen:
             seen.add(key)
             ws += key[1]
@@ -178,8 +185,8 @@ class Rotation:
         if self.outputs is None:  # sized on the first call, once the output is known
             from .capture import tensors
 
-            inputs = {t.data_ptr() for t in tensors((args, kwargs))}
-            ob = nbytes([t for t in tensors(out) if t.data_ptr() not in inputs])  # not an in-place result
+            inputs = {_address(t) for t in tensors((args, kwargs))}
+            ob = nbytes([t for t in tensors(out) if _address(t) not in inputs])  # not an in-place result
             keep = 0 if ob == 0 else min(MAX_COPIES, math.ceil(SPAN * self.cache / (ob + self.weight_bytes)))
             self.outputs = collections.deque(maxlen=keep)
         if self.outputs.maxlen:

@@ -193,7 +193,8 @@ def check_profile_args(args: Any) -> bool:
     model_spec(args.model)
     if args.batch_size is not None:
         integer(args.batch_size, "--batch-size", 1)
-    rate(args.rate)
+    if args.rate is not None:
+        rate(args.rate)
     integer(args.rounds, "--rounds", 1)
     number(args.min_window, "--min-window", low=0, low_ok=False, unit="seconds")
     integer(args.warmup, "--warmup", 0)
@@ -201,7 +202,8 @@ def check_profile_args(args: Any) -> bool:
     if args.idle_power is not None:
         number(args.idle_power, "--idle-power", low=0, unit="W")
     integer(args.seed, "--seed", _SEED_LOW, _SEED_HIGH)
-    number(args.max_round, "--max-round", low=0, low_ok=False, unit="seconds")
+    if args.max_round is not None:
+        number(args.max_round, "--max-round", low=0, low_ok=False, unit="seconds")
     name = args.model.strip().lower()
     if _VGG.match(name):
         integer(args.image_size, "--image-size", 32, what="VGG has five 2x2 poolings")

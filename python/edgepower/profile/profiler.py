@@ -35,6 +35,7 @@ Method (docs/profiler.md has the long form):
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
@@ -55,6 +56,7 @@ from .presets import select_layers
 from .progress import ProgressBar
 from .rows import build_rows, closure_stats
 from .run import Outcome, Progress, Run, idle_drift_warnings, provenance
+from .sampling import DEFAULT_MAX_ROUND_S, sampling_defaults
 
 
 class LayerProfiler:
@@ -67,8 +69,10 @@ class LayerProfiler:
     sensor : str or Sensor
         Sensor spec (``"auto"``: the best available here; ``"constant:5"``, ``"regions:..."``
         for synthetic sources; see :func:`edgepower.sensors`) or a sensor object.
-    rate_hz : float
-        Sampling rate of the monitor.
+    rate_hz : float, optional
+        Sampling rate of the monitor. Default 1000 Hz; in situ on an INA3221 that averages
+        several conversions per reading (sysfs ``samples`` > 1, e.g. NVIDIA's N=512), 5000 Hz,
+        which its deconvolution needs (:mod:`edgepower.profile.sampling`).
     layers : None, str or list of str
         None: leaf modules. A preset name (``"auto"``, ``"leaves"``, ``"vgg"``,
         ``"distilbert"``) or explicit module names (``"features.0"``, ``"features[0]"``).
@@ -115,8 +119,9 @@ class LayerProfiler:
     max_delay_s : float, optional
         In-situ: random delay before each forward, uniform in ``[0, max_delay_s]``; default the
         sensor's update interval (at least two sample periods).
-    max_round_s : float
-        In-situ: longest round of adaptive forwards, seconds.
+    max_round_s : float, optional
+        In-situ: longest round of adaptive forwards, seconds. Default 5; 15 where the rate
+        defaults to 5000 Hz (above). ``meta["method"]["sampling"]`` says which applied.
     attribution : {"auto", "assignment"}
         In-situ: how readings become per-layer power. ``"auto"`` (default): where the sensor
         integrates (an INA3221, its model known or identified), each round's readings are
@@ -160,14 +165,14 @@ class LayerProfiler:
     >>> print(report.summary()); report.to_pandas()               # doctest: +SKIP
     """
 
-    def __init__(self, model: Any, sensor: Union[str, "_core.Sensor"] = "auto", rate_hz: float = 1000.0, *,
+    def __init__(self, model: Any, sensor: Union[str, "_core.Sensor"] = "auto", rate_hz: Optional[float] = None, *,
                  layers: Union[None, str, Sequence[str]] = None, depth: Optional[int] = None,
                  repeats: Union[str, int] = "auto", min_window_s: float = 0.2, k_updates: float = 10.0,
                  min_repeats: int = 3, warmup: int = 2, rounds: int = 3, idle_s: float = 1.0,
                  idle_power_w: Optional[float] = None, seed: int = 0, trace_model: bool = False,
                  edge_retries: int = 2,
                  mode: str = "isolation", sync_layers: bool = False, max_delay_s: Optional[float] = None,
-                 max_round_s: float = 5.0, attribution: str = "auto",
+                 max_round_s: Optional[float] = None, attribution: str = "auto",
                  monitor: Optional[PowerMonitor] = None,
                  progress: Optional[Callable[[Progress], None]] = None,
                  before_window: Optional[Callable[[str, int], None]] = None,
@@ -186,7 +191,8 @@ class LayerProfiler:
             mode=mode, repeats=repeats, min_window_s=min_window_s, k_updates=k_updates, min_repeats=min_repeats,
             warmup=warmup, rounds=rounds, idle_s=idle_s, idle_power_w=idle_power_w, seed=seed,
             trace_model=trace_model, edge_retries=edge_retries,
-            in_situ=InSituOptions(sync_layers=sync_layers, max_delay_s=max_delay_s, max_round_s=max_round_s,
+            in_situ=InSituOptions(sync_layers=sync_layers, max_delay_s=max_delay_s,
+                                  max_round_s=DEFAULT_MAX_ROUND_S if max_round_s is None else max_round_s,
                                   attribution=attribution))
         if progress is True:
             progress = ProgressBar()
@@ -205,8 +211,17 @@ class LayerProfiler:
         self.resume: Dict[Any, Any] = {}  # (label, round) -> windows measured before (edgepower.cli.resume)
         # The sensor is built once, here, so an unavailable one fails before any work is done;
         # the sampler's own check of rate_hz (native, the one rule) runs here too.
+        if rate_hz is not None and (isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float))):
+            raise ValueError(f"rate_hz must be a number of Hz or None (the default for the sensor), got {rate_hz!r}")
         self.sensor = monitor.sensor if monitor is not None else create_sensor(sensor)
-        self.rate_hz = monitor.rate_hz if monitor is not None else float(rate_hz)
+        # Left out, the rate and the in-situ round length suit the sensor (profile/sampling.py).
+        rate, rounds, self.sampling_why = sampling_defaults(
+            self.sensor.info, self.options.mode, self.options.in_situ.attribution,
+            rate_hz if monitor is None else monitor.rate_hz,
+            max_round_s if options is None else self.options.in_situ.max_round_s)
+        if rounds != self.options.in_situ.max_round_s:
+            self.options = replace(self.options, in_situ=replace(self.options.in_situ, max_round_s=rounds))
+        self.rate_hz = monitor.rate_hz if monitor is not None else rate
         if monitor is None:
             _core.Sampler.check_rate_hz(self.rate_hz)
 
@@ -241,6 +256,7 @@ class LayerProfiler:
 
     def _profile(self, monitor: PowerMonitor, args: Any, kwargs: Any) -> Report:
         run = Run(model=self.model, options=self.options, monitor=monitor, args=args, kwargs=kwargs,
+                  sampling_why=self.sampling_why,
                   emit=self._emit, layers_spec=self.layers_spec, layer_names=list(self.layer_names))
         run.resumed = self.resume
         in_situ = self.options.mode == "in-situ"

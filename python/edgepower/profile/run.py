@@ -104,6 +104,7 @@ class Run:
     started_unix_s: float = field(default_factory=time.time)
     sampler_error: str = ""
     estimator_info: Dict[str, Any] = field(default_factory=dict)
+    sampling_why: str = ""  # where the rate and the in-situ round length came from (sampling.py)
     cache: Optional[CacheContext] = None  # isolation: the cache state layers are measured in (cache.py)
     windows: List[Window] = field(default_factory=list)  # isolation: the windows as they finish
     resumed: Dict[Tuple[str, int], List[Window]] = field(default_factory=dict)  # (label, round): from a spool
@@ -313,6 +314,7 @@ def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
         "edge_retries": o.edge_retries, "edge_gap_limit_s": edge_gap_limit_s(run),
         "inference_mode": True, "eval_mode": True, "cuda_synchronized": bool(run.cuda_devices),
         "cache_context": run.cache.as_dict() if run.cache is not None else None,
+        "sampling": run.sampling_why,
     }
     settings.update(method)
     meta: Dict[str, Any] = {

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 
 import edgepower  # noqa: E402
 from edgepower.predict import Dataset, DeviceMismatch, Predictor, annotate, extract, from_reports  # noqa: E402
+from edgepower.predict import context as ctx  # noqa: E402
 from edgepower.predict import edgeprofiler as ep  # noqa: E402
 from edgepower.predict.device import cpu_model, device_key, jetson, mismatches  # noqa: E402
 from edgepower.predict.glue import GlueModel  # noqa: E402
@@ -172,6 +173,41 @@ def test_latency_fit_learns_a_narrow_gemm_cost_per_mac():
     for s in [(48, 96, 2), (48, 96, 16), (256, 256, 2), (24, 24, 64)]:  # shapes it never saw
         got = float(m.predict([_conv_row("x", *s, 0.0)])[0])
         assert got == pytest.approx(true_s(*s), rel=0.12), s
+
+
+def _bn_row(net: str, latency_s: float) -> dict:
+    return {"network": net, "op": "BatchNorm2d", "backend_key": "native_batch_norm", "macs": 4096.0,
+            "bytes_in": 16384.0, "bytes_out": 16384.0, "bytes_params": 1032.0, "kernel": [], "in_channels": 64,
+            "out_channels": 64, "groups": 1, "elem_bytes": 4, "out_shape": [1, 64, 8, 8], "latency_s": latency_s}
+
+
+def test_small_layer_pays_for_the_duration_of_the_layer_before():
+    # A batch norm of one shape costs 30 us + 10 us per octave of the duration of the
+    # convolution before it (above 4 us): the context-free fit can only give one figure for
+    # the shape; the predictor, from the first pass's durations alone (no measurement of the
+    # layer before), recovers the dependence on networks it never saw.
+    def conv_s(c, hw):
+        return 2e-5 + 1e-10 * c * c * 9 * hw * hw
+
+    def bn_s(prev_s):
+        return 3e-5 + 1e-5 * min(max(math.log2(prev_s * 1e9) - 12, 0.0), 12.0)
+
+    rows = []  # six networks, each a sequence of (convolution, batch norm) pairs in call order
+    shapes = [(c, hw) for c in (8, 16, 32, 64, 128, 256) for hw in (2, 4, 8, 16, 32)]
+    for n in range(6):
+        for c, hw in shapes[n::6]:
+            rows += [_conv_row(f"n{n}", c, c, hw, conv_s(c, hw)), _bn_row(f"n{n}", bn_s(conv_s(c, hw)))]
+    assert [r[ctx.KEY] for r in ctx.with_context(rows[:3], np.array([1.0, 2.0, 3.0]))] == [0.0, 1.0, 2.0]
+    assert ctx.with_context(rows[9:11], np.array([1.0, 2.0]))[1][ctx.KEY] == 0.0  # another network
+    data = Dataset([dict(r, family="f", kind="layer", label=f"l{i}", power_w=math.nan, net_power_w=math.nan)
+                    for i, r in enumerate(rows)], {})
+    p = Predictor().fit(data, targets=("latency_s",))
+    assert p.first["norm"].context is False and p.models["latency_s"]["norm"].context is True
+    for c, hw in ((48, 6), (200, 20), (12, 3)):  # convolutions of shapes never seen
+        got = p.predict_rows([_conv_row("x", c, c, hw, 0.0), _bn_row("x", 0.0)])["latency_s"]
+        assert got[1] == pytest.approx(bn_s(conv_s(c, hw)), rel=0.1), (c, hw)
+    flat = AdditiveModel("norm").fit(rows[1::2], np.array([r["latency_s"] for r in rows[1::2]]))
+    assert np.ptp(flat.predict(rows[1::2])) == 0.0  # without the context: one figure per shape
 
 
 def test_glue_pays_per_call_and_a_fraction_of_the_layers():

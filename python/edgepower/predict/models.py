@@ -14,6 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import context as ctx
+
 #: Op class name -> op group (one model per group).
 GROUPS: Dict[str, str] = {}
 for _g, _ops in {
@@ -185,13 +187,14 @@ def narrow_ramps(n: int) -> List[float]:
     return [min(max((b - x) / (b - a), 0.0), 1.0) for a, b in zip(NARROW_KNOTS[:-1], NARROW_KNOTS[1:])]
 
 
-def cost_terms(row: Dict[str, Any], group: str) -> Dict[str, float]:
+def cost_terms(row: Dict[str, Any], group: str, context: bool = False) -> Dict[str, float]:
     """The additive cost terms of one layer (a roofline with a per-call overhead): a call costs
     ``overhead + sum_i c_i x term_i`` with ``c_i >= 0`` seconds per MAC or per byte. Convolutions
     also pay per MAC of depthwise and pointwise kernels (other throughputs), per element of
     the unfolded input (im2col) of a fallback kernel, and per MAC more the narrower the GEMM
     (:func:`narrow_ramps` of the output positions per image: a 512-channel 3x3 convolution on
-    2x2 positions runs at a fifth of the MAC rate of one on 16x16); normalisation pays per channel."""
+    2x2 positions runs at a fifth of the MAC rate of one on 16x16); normalisation pays per channel;
+    with ``context``, memory-bound groups pay for the preceding call (:mod:`.context`)."""
     t = {"overhead": 1.0, "macs": float(row["macs"]), "bytes_in": float(row["bytes_in"]),
          "bytes_out": float(row["bytes_out"]), "bytes_params": float(row["bytes_params"])}
     if group == "conv":
@@ -207,6 +210,8 @@ def cost_terms(row: Dict[str, Any], group: str) -> Dict[str, float]:
             t[f"macs_narrow{j}"] = t["macs"] * r
     if group == "norm":
         t["channels"] = float(row["in_channels"])
+    if context and group in ctx.GROUPS:
+        t.update(ctx.context_terms(row))
     return t
 
 
@@ -214,10 +219,10 @@ class AdditiveModel:
     """Latency of one op group as a non-negative sum of :func:`cost_terms`, with an extra
     overhead and per-MAC cost for each backend key seen in training (a key never seen falls
     back to the key-agnostic fit of the same terms). Least squares on *relative* error, so small
-    layers count as much as large ones."""
+    layers count as much as large ones. ``context``: the terms include :func:`.context.context_terms`."""
 
-    def __init__(self, group: str):
-        self.group = group
+    def __init__(self, group: str, context: bool = False):
+        self.group, self.context = group, bool(context)
         self.terms: List[str] = []
         self.keys: List[str] = []
         self.coef = np.zeros(0)
@@ -229,7 +234,7 @@ class AdditiveModel:
     def _matrix(self, rows: Sequence[Dict[str, Any]], keys: Sequence[str]) -> np.ndarray:
         X = np.zeros((len(rows), len(self.terms) + 2 * len(keys)))
         for i, r in enumerate(rows):
-            t = cost_terms(r, self.group)
+            t = cost_terms(r, self.group, self.context)
             X[i, :len(self.terms)] = [t[n] for n in self.terms]
             if r["backend_key"] in keys:
                 j = len(self.terms) + 2 * keys.index(r["backend_key"])
@@ -263,7 +268,7 @@ class AdditiveModel:
     def fit(self, rows: Sequence[Dict[str, Any]], y: np.ndarray) -> "AdditiveModel":
         """Fits seconds ``y`` (not logs)."""
         self.n = len(rows)
-        terms = [cost_terms(r, self.group) for r in rows]
+        terms = [cost_terms(r, self.group, self.context) for r in rows]
         self.terms = [n for n in terms[0] if n == "overhead" or any(t[n] for t in terms)]
         counts: Dict[str, int] = {}
         nets: Dict[str, set] = {}
@@ -293,8 +298,10 @@ class AdditiveModel:
         """Why a prediction extrapolates: a cost term outside the training range by more than
         ``margin`` (log units), or a backend key never seen in training."""
         out = []
-        t = cost_terms(row, self.group)
+        t = cost_terms(row, self.group, self.context)
         for n, (lo, hi) in self.ranges.items():
+            if n.startswith("after"):
+                continue  # a ramp in (0, 1), set by the layer before: never an extrapolation
             v = math.log1p(t[n])
             if v < lo - margin or v > hi + margin:
                 out.append(f"{n}={t[n]:.3g} outside the training range [{math.expm1(lo):.3g}, {math.expm1(hi):.3g}] "
@@ -305,13 +312,13 @@ class AdditiveModel:
         return out
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"kind": "additive", "group": self.group, "terms": self.terms, "keys": self.keys,
-                "all_keys": self.all_keys, "coef": self.coef.tolist(), "shared": self.shared.tolist(),
+        return {"kind": "additive", "group": self.group, "context": self.context, "terms": self.terms,
+                "keys": self.keys, "all_keys": self.all_keys, "coef": self.coef.tolist(), "shared": self.shared.tolist(),
                 "ranges": {k: list(v) for k, v in self.ranges.items()}, "n": self.n}
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "AdditiveModel":
-        m = cls(d["group"])
+        m = cls(d["group"], d.get("context", False))
         m.terms, m.keys, m.all_keys, m.n = list(d["terms"]), list(d["keys"]), list(d["all_keys"]), int(d["n"])
         m.coef, m.shared = np.asarray(d["coef"], float), np.asarray(d["shared"], float)
         m.ranges = {k: (float(v[0]), float(v[1])) for k, v in d["ranges"].items()}

@@ -1,9 +1,11 @@
 """The predictor: per-op-group models of latency and power, fitted on a dataset, saved as JSON with
 the device key, and used to predict a model's layers without the device.
 
-Latency: one :class:`~edgepower.predict.models.GroupModel` per op group with enough rows, a
+Latency: one :class:`~edgepower.predict.models.AdditiveModel` per op group with enough rows, a
 generic one for the rest, and a :class:`~edgepower.predict.glue.GlueModel` for what the
-network does outside its layers. Power (gross and net of idle, where the data has them): the
+network does outside its layers; in two passes: a context-free fit gives each layer's
+duration, then the memory-bound groups are fitted again with a term in the duration of the
+layer before (:mod:`.context`). Power (gross and net of idle, where the data has them): the
 same models on ``log W``; energy is power x latency.
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .context import with_context
 from .dataset import Dataset
 from .device import mismatches
 from .glue import GlueModel
@@ -44,6 +47,8 @@ class Predictor:
     def __init__(self, device: Optional[Dict[str, Any]] = None):
         self.device: Dict[str, Any] = dict(device or {})
         self.models: Dict[str, Dict[str, GroupModel]] = {}
+        #: Context-free latency models (first pass): the duration of the layer before.
+        self.first: Dict[str, AdditiveModel] = {}
         self.glue = GlueModel()
         self.idle_power_w = math.nan
         self.training: Dict[str, Any] = {}
@@ -59,6 +64,9 @@ class Predictor:
             good = [r for r in rows if _ok(r.get(target))]
             if len(good) < MIN_ROWS:
                 continue
+            if target == "latency_s":
+                self.first = _fit_groups(good, target, context=False)
+                good = [r for r in with_context(rows, _predict(self.first, rows)) if _ok(r.get(target))]
             self.models[target] = _fit_groups(good, target)
         if "latency_s" not in self.models:
             raise ValueError(f"the dataset has fewer than {MIN_ROWS} layers with a latency: nothing to train on")
@@ -74,6 +82,8 @@ class Predictor:
     def predict_rows(self, rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         """Predictions for layer rows: ``{target: array}`` and ``warnings`` (a list per row)."""
         out: Dict[str, Any] = {"warnings": [[] for _ in rows]}
+        if self.first:
+            rows = with_context(rows, _predict(self.first, rows))
         for target, models in self.models.items():
             pred = np.full(len(rows), math.nan)
             for g in sorted({group_of(r["op"]) for r in rows}):
@@ -109,6 +119,7 @@ class Predictor:
     def to_dict(self) -> Dict[str, Any]:
         return {"format": FORMAT, "device": self.device, "targets": TARGETS,
                 "models": {t: {g: m.to_dict() for g, m in ms.items()} for t, ms in self.models.items()},
+                "first": {g: m.to_dict() for g, m in self.first.items()},
                 "glue": self.glue.to_dict(), "training": self.training,
                 "idle_power_w": self.idle_power_w if math.isfinite(self.idle_power_w) else None}
 
@@ -121,6 +132,7 @@ class Predictor:
         p = cls(d["device"])
         p.models = {t: {g: (AdditiveModel if m.get("kind") == "additive" else GroupModel).from_dict(m)
                         for g, m in ms.items()} for t, ms in d["models"].items()}
+        p.first = {g: AdditiveModel.from_dict(m) for g, m in d.get("first", {}).items()}
         p.glue = GlueModel.from_dict(d["glue"])
         p.training = d.get("training", {})
         idle = d.get("idle_power_w")
@@ -167,9 +179,19 @@ def fit_glue(data: Dataset, networks: Optional[Sequence[str]] = None) -> GlueMod
     return GlueModel().fit(un, tot, lay)
 
 
-def _fit_groups(rows: Sequence[Dict[str, Any]], target: str) -> Dict[str, Any]:
+def _predict(models: Dict[str, AdditiveModel], rows: Sequence[Dict[str, Any]]) -> np.ndarray:
+    """Latency (s) of each row by its group's model (the generic one for a group without)."""
+    pred = np.zeros(len(rows))
+    for g in sorted({group_of(r["op"]) for r in rows}):
+        idx = [i for i, r in enumerate(rows) if group_of(r["op"]) == g]
+        pred[idx] = (models.get(g) or models[GENERIC]).predict([rows[i] for i in idx])
+    return pred
+
+
+def _fit_groups(rows: Sequence[Dict[str, Any]], target: str, context: bool = True) -> Dict[str, Any]:
     """One model per group with at least ``MIN_ROWS`` rows; the generic one on every row.
-    Latency: :class:`AdditiveModel` (seconds add up); power: :class:`GroupModel` on log W."""
+    Latency: :class:`AdditiveModel` (seconds add up; with the context terms where the rows have
+    :data:`.context.KEY`); power: :class:`GroupModel` on log W."""
     cls = AdditiveModel if target == "latency_s" else GroupModel
     y = np.array([float(r[target]) for r in rows])
     y = y if cls is AdditiveModel else np.log(y)
@@ -177,10 +199,11 @@ def _fit_groups(rows: Sequence[Dict[str, Any]], target: str) -> Dict[str, Any]:
     for i, r in enumerate(rows):
         by.setdefault(group_of(r["op"]), []).append(i)
     models = {}
+    make = (lambda g: AdditiveModel(g, context)) if cls is AdditiveModel else GroupModel
     for g, idx in by.items():
         if g != GENERIC and len(idx) >= MIN_ROWS:
-            models[g] = cls(g).fit([rows[i] for i in idx], y[idx])
-    models[GENERIC] = cls(GENERIC).fit(list(rows), y)
+            models[g] = make(g).fit([rows[i] for i in idx], y[idx])
+    models[GENERIC] = make(GENERIC).fit(list(rows), y)
     return models
 
 

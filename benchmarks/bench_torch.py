@@ -221,6 +221,7 @@ def _summary(rep: Any) -> Dict[str, Any]:
     ops = [r for r in rows if r["kind"] == "op"]
     ops_sorted = sorted(ops, key=lambda r: -r["latency_ms"] if math.isfinite(r["latency_ms"]) else 0)
     return {"model_latency_ms": model["latency_ms"], "unattributed_latency_ms": un["latency_ms"],
+            "unattributed_ci95_ms": un["latency_ci95_ms"], "model_ci95_ms": model["latency_ci95_ms"],
             "unattributed_share_before": rep.meta["ops"]["unattributed_latency_share_before"],
             "unattributed_share_after": rep.meta["ops"]["unattributed_latency_share"],
             "op_rows": len(ops), "op_latency_ms": sum(r["latency_ms"] for r in ops if math.isfinite(r["latency_ms"])),
@@ -346,7 +347,9 @@ def main() -> int:
                                 for o in v["top_ops"][:4])
                 print(f"  {name:10s} {mode:9s} model {v['model_latency_ms']:8.2f} ms, {v['op_rows']:3d} op rows "
                       f"({v['op_latency_ms']:.2f} ms), (unattributed) {v['unattributed_share_before'] * 100:5.1f} % -> "
-                      f"{v['unattributed_share_after'] * 100:5.1f} %; runners {v['runners']}; top: {top}")
+                      f"{v['unattributed_share_after'] * 100:5.1f} % (95 % CI +-"
+                      f"{v.get('unattributed_ci95_ms', math.nan) / v['model_latency_ms'] * 100:.1f} points); "
+                      f"runners {v['runners']}; top: {top}")
     if os.path.exists(a.out):
         try:
             with open(a.out) as f:

@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import context as ctx
+from .context import GROUPS as CONTEXT_GROUPS
+from .context import context_terms
 
 #: Op class name -> op group (one model per group).
 GROUPS: Dict[str, str] = {}
@@ -210,8 +211,8 @@ def cost_terms(row: Dict[str, Any], group: str, context: bool = False) -> Dict[s
             t[f"macs_narrow{j}"] = t["macs"] * r
     if group == "norm":
         t["channels"] = float(row["in_channels"])
-    if context and group in ctx.GROUPS:
-        t.update(ctx.context_terms(row))
+    if context and group in CONTEXT_GROUPS:
+        t.update(context_terms(row))
     return t
 
 

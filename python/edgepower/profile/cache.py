@@ -33,6 +33,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from .capture import tensors
+
 log = logging.getLogger("edgepower")
 
 CACHE_CONTEXTS = ("model", "warm")
@@ -183,8 +185,6 @@ class Rotation:
         self.i += 1
         out = m(*args, **kwargs)
         if self.outputs is None:  # sized on the first call, once the output is known
-            from .capture import tensors
-
             inputs = {_address(t) for t in tensors((args, kwargs))}
             ob = nbytes([t for t in tensors(out) if _address(t) not in inputs])  # not an in-place result
             keep = 0 if ob == 0 else min(MAX_COPIES, math.ceil(SPAN * self.cache / (ob + self.weight_bytes)))

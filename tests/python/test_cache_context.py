@@ -137,6 +137,44 @@ def test_the_profiler_measures_a_model_larger_than_the_cache_cold_and_records_it
     assert not wc["cold"] and wc["copies"] == {} and wc["mode"] == "warm"
 
 
+def test_rotation_filling_counts_down_to_its_steady_state():
+    rot = cache.Rotation(torch.nn.Linear(32, 32), 64 << 10)
+    assert rot.filling == 1  # the kept outputs are sized on the first call
+    x = torch.randn(2, 32)
+    with torch.inference_mode():
+        rot((x,), {})
+        keep = rot.copies[1]
+        assert keep > 2 and rot.filling == keep - 1
+        for _ in range(keep + 3):
+            rot((x,), {})
+    assert rot.filling == 0 and len(rot.outputs) == keep
+
+
+def test_every_cold_window_is_measured_with_its_rotation_full(monkeypatch):
+    """A round's rotation starts empty: the calls that fill it take fresh memory (page faults in
+    the first round) and belong to the warm-up, not to the window."""
+    import time
+
+    calls = []  # (monotonic ns, calls still filling before this one)
+    real = cache.Rotation.__call__
+
+    def spy(self, args, kwargs):
+        calls.append((time.monotonic_ns(), self.filling))
+        return real(self, args, kwargs)
+
+    monkeypatch.setattr(cache.Rotation, "__call__", spy)
+    monkeypatch.setattr(cache, "cache_bytes", lambda device: (4096, "a 4 KiB test cache"))
+    rep = LayerProfiler(_net(), sensor="constant:5", rate_hz=1000, rounds=2, min_window_s=0.01, warmup=0,
+                        idle_s=0.0, idle_power_w=0.0).profile(torch.randn(4, 64))
+    windows = [w for w in rep.windows if w["kind"] == "layer" and rep.meta["method"]["cache_context"]["copies"]
+               .get(w["label"], [1, 0])[1] > 1]
+    assert windows  # layers with kept outputs were measured cold
+    for w in windows:
+        inside = [f for t, f in calls if w["t0_ns"] <= t <= w["t1_ns"]]
+        assert inside and all(f == 0 for f in inside), (w["label"], w["round"], inside[:5])
+    assert any(f > 0 for _, f in calls)  # the filling calls happened, before the windows
+
+
 def test_in_situ_has_no_cache_context():
     rep = LayerProfiler(_net(), sensor="constant:5", mode="in-situ", rounds=1, idle_s=0.0, idle_power_w=0.0,
                         repeats=5).profile(torch.randn(4, 64))

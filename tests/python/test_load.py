@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import edgepower  # noqa: E402
+from edgepower.cli.threads import passive_waits  # noqa: E402
 from edgepower.profile import load  # noqa: E402
 
 
@@ -68,3 +69,50 @@ def test_a_profile_beside_busy_processes_warns_and_records_the_load():
     env = report.meta["environment"]
     assert env["cpus"] == cpus and env["other_processes_cpus"] > 0.5 * n, env
     assert any("during the idle baseline while torch uses" in w for w in report.meta["warnings"])
+
+
+def test_the_cpu_estimate_makes_torch_threads_wait_passively_unless_told_otherwise():
+    """libgomp reads OMP_WAIT_POLICY once, at torch's import: set before it, on the CPU estimates
+    only, and never over the user's own setting."""
+    env = {}
+    note = passive_waits("cpu-process", env, {})
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE"} and "set by edgepower" in note
+    env = {}
+    assert "PASSIVE" in passive_waits("cpu-estimate", env, {}) and env["OMP_WAIT_POLICY"] == "PASSIVE"
+    env = {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert passive_waits("cpu-process", env, {}) == "OMP_WAIT_POLICY=ACTIVE (set by the user)"
+    assert env == {"OMP_WAIT_POLICY": "ACTIVE"}
+    env = {}
+    note = passive_waits("cpu-process", env, {"torch": object()})
+    assert env == {} and "torch was imported before" in note and "OMP_WAIT_POLICY=PASSIVE" in note
+    for kind in ("rapl", "jetson-hwmon", "nvml", "constant"):
+        env = {}
+        assert passive_waits(kind, env, {}) == "" and env == {}
+
+
+def test_the_cli_sets_the_wait_policy_before_torch_is_imported(tmp_path):
+    """A fresh `edgepower profile` on the CPU estimate: its torch threads wait passively, and the
+    report says so."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "waits_factory_mod.py").write_text(
+        "import torch\n"
+        "def make():\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.ReLU()), torch.randn(4, 16)\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    # The edgepower under test (a checkout on PYTHONPATH or the installed package), then the factory.
+    here = os.path.dirname(os.path.dirname(edgepower.__file__))
+    env["PYTHONPATH"] = os.pathsep.join([here, str(tmp_path)] + [p for p in sys.path if p])
+    code = ("import sys, edgepower.cli as c; rc = c.main(sys.argv[1:]); import os; "
+            "print('POLICY', os.environ.get('OMP_WAIT_POLICY')); sys.exit(rc)")
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-c", code, "profile", "waits_factory_mod:make", "--sensor", "cpu-process", "--rounds", "2",
+                        "--min-window", "0.02", "--idle", "0", "--idle-power", "10", "--no-progress", "--out", str(out)],
+                       env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "POLICY PASSIVE" in r.stdout and "threads: OMP_WAIT_POLICY=PASSIVE" in r.stdout
+    meta = json.loads((out / "report.json").read_text())["meta"]
+    assert meta["method"]["omp_wait_policy"].startswith("OMP_WAIT_POLICY=PASSIVE, set by edgepower")

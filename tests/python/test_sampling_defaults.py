@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 
 from edgepower import testing as T  # noqa: E402
 from edgepower.profile import LayerProfiler  # noqa: E402
-from edgepower.profile.sampling import sampling_defaults  # noqa: E402
+from edgepower.profile.sampling import sampling_defaults, window_defaults  # noqa: E402
 
 
 def _net():
@@ -58,10 +58,33 @@ def test_a_sensor_without_a_running_average_and_the_functions_contract():
 def test_the_report_says_where_the_rate_came_from():
     rep = LayerProfiler(_net(), sensor="constant:5", mode="in-situ", rounds=1, repeats=3, idle_s=0.0,
                         idle_power_w=0.0).profile(torch.randn(2, 8))
-    assert rep.meta["method"]["sampling"] == "1000 Hz and in-situ rounds of up to 5 s unless given"
+    assert rep.meta["method"]["sampling"] == ("1000 Hz and in-situ rounds of up to 5 s unless given; "
+                                              "3 rounds of windows of at least 0.2 s unless given (rounds given)")
     assert rep.meta["monitor"]["requested_rate_hz"] == 1000.0
 
 
 def test_a_rate_that_is_not_a_number_is_refused_before_the_sensor_is_built():
     with pytest.raises(ValueError, match="rate_hz must be a number of Hz or None"):
         LayerProfiler(_net(), sensor="nosuch", rate_hz="fast")
+
+
+def test_isolation_on_the_cpu_estimate_defaults_to_8_rounds_of_at_least_0_1_s():
+    """The CPU estimate's spread is the machine's from round to round: more, shorter rounds."""
+    prof = LayerProfiler(_net(), sensor="cpu-process")
+    assert (prof.options.rounds, prof.options.min_window_s) == (8, 0.1)
+    assert "cpu-process" in prof.sampling_why and not prof.sampling_why.endswith("given)")
+    given = LayerProfiler(_net(), sensor="cpu-process", rounds=4, min_window_s=0.3)
+    assert (given.options.rounds, given.options.min_window_s) == (4, 0.3)
+    assert given.sampling_why.endswith("(rounds, min_window_s given)")
+
+
+@pytest.mark.parametrize("sensor,mode", [("constant:5", "isolation"), ("cpu-process", "in-situ")])
+def test_other_sensors_and_in_situ_keep_3_rounds_of_0_2_s(sensor, mode):
+    prof = LayerProfiler(_net(), sensor=sensor, mode=mode)
+    assert (prof.options.rounds, prof.options.min_window_s) == (3, 0.2)
+
+
+def test_window_defaults_keep_given_values():
+    info = LayerProfiler(_net(), sensor="cpu-process").sensor.info
+    assert window_defaults(info, "isolation", 5, None)[:2] == (5, 0.1)
+    assert window_defaults(info, "isolation", None, 0.5)[:2] == (8, 0.5)

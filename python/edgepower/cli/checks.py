@@ -195,8 +195,10 @@ def check_profile_args(args: Any) -> bool:
         integer(args.batch_size, "--batch-size", 1)
     if args.rate is not None:
         rate(args.rate)
-    integer(args.rounds, "--rounds", 1)
-    number(args.min_window, "--min-window", low=0, low_ok=False, unit="seconds")
+    if args.rounds is not None:
+        integer(args.rounds, "--rounds", 1)
+    if args.min_window is not None:
+        number(args.min_window, "--min-window", low=0, low_ok=False, unit="seconds")
     integer(args.warmup, "--warmup", 0)
     number(args.idle, "--idle", low=0, unit="seconds (0: no idle baseline)")
     if args.idle_power is not None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from .resume import Session, add_arguments as add_resume_arguments
 from .checks import check_layers_of, check_profile_args, check_sensor, parse_layers
+from .threads import passive_waits
+from ..dtype_names import dtype_name
 from .models import build_model, need, prepare_model  # noqa: F401 (build_model: re-exported)
 
 DESCRIPTION = """\
@@ -56,11 +58,7 @@ def _repeats(text: str):
 
 def _dtype(text: str) -> str:
     try:
-        from ..profile.dtypes import check_dtype
-    except ImportError:  # no torch: cmd_profile says so
-        return text
-    try:
-        return check_dtype(text)
+        return dtype_name(text)  # by name: parsing imports no torch (threads.py needs it later)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"--dtype: {exc}") from None
 
@@ -86,8 +84,10 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", "--out", dest="out", default="edgepower-profile",
                    help="directory for the CSVs, PNGs and JSON (default: ./edgepower-profile; --out is the old "
                         "spelling)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds in shuffled order (default 3)")
-    p.add_argument("--min-window", type=float, default=0.2, help="shortest adaptive window in s (default 0.2)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="rounds in shuffled order (default 3; 8 on the CPU estimate)")
+    p.add_argument("--min-window", type=float, default=None,
+                   help="shortest adaptive window in s (default 0.2; 0.1 on the CPU estimate)")
     p.add_argument("--warmup", type=int, default=2, help="calls before each window (default 2)")
     p.add_argument("--idle", type=float, default=1.0, help="seconds of idle baseline before profiling (default 1)")
     p.add_argument("--idle-power", type=float, default=None, help="known idle power in W (skips the baseline)")
@@ -159,16 +159,21 @@ class _Bar:
 
 def cmd_profile(args) -> int:
     """Runs ``edgepower profile``. Every argument is checked before the model is built."""
-    from ..profile import InSituOptions, LayerProfiler, ProfileInterrupted, ProfileOptions
-    from ..profile.sampling import sampling_defaults
-
     session = Session(args)
     session.prepare()  # --resume fills args from the spool (refusing options that differ)
+    sensor = check_sensor(args.sensor)  # built once; an unavailable sensor fails before the model is built
+    # Before torch is imported (edgepower.profile and the device and --layers checks import it):
+    # libgomp reads the wait policy once, at torch's import.
+    wait_policy = passive_waits(sensor.info.kind)
+    from ..profile import InSituOptions, LayerProfiler, ProfileInterrupted, ProfileOptions
+    from ..profile.sampling import sampling_defaults, window_defaults
+
     layers_checked = check_profile_args(args)  # every argument, before the model is built or sampling starts
     batch = args.batch_size if args.batch_size is not None else (16 if args.model.lower() == "distilbert" else 1)
-    sensor = check_sensor(args.sensor)  # built once; an unavailable sensor fails before the model is built
     args.rate, args.max_round, sampling_why = sampling_defaults(sensor.info, args.mode, args.attribution, args.rate,
                                                      args.max_round)
+    args.rounds, args.min_window, window_why = window_defaults(sensor.info, args.mode, args.rounds, args.min_window)
+    sampling_why += "; " + window_why
     options = ProfileOptions(mode=args.mode, repeats=args.repeats, min_window_s=args.min_window, rounds=args.rounds,
                              warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
                              in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round,
@@ -197,6 +202,8 @@ def cmd_profile(args) -> int:
     if info.estimated:
         print("NOTE: no power sensor is available: every figure will be an ESTIMATE from a model of the device, "
               "not a measurement.")
+    if wait_policy:
+        print(f"threads: {wait_policy}")
     try:
         report = prof.profile(*margs, **mkwargs)
     except ProfileInterrupted as exc:
@@ -212,6 +219,8 @@ def cmd_profile(args) -> int:
     finally:
         bar.close()
     session.annotate(report)
+    if wait_policy:
+        report.meta["method"]["omp_wait_policy"] = wait_policy
     _write_outputs(report, args)
     session.finished(os.path.join(args.out, "report.json"))
     return 0

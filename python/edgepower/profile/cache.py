@@ -177,6 +177,15 @@ class Rotation:
         self.i = 0
 
     @property
+    def filling(self) -> int:
+        """Calls still to make before the kept outputs are all there (the rotation's steady state,
+        where each call frees the oldest output and the allocator hands that memory back): unknown
+        before the first call, counted as one."""
+        if self.outputs is None:
+            return 1
+        return (self.outputs.maxlen or 0) - len(self.outputs)
+
+    @property
     def copies(self) -> List[int]:
         return [len(self.modules), (self.outputs.maxlen or 0) if self.outputs is not None else 0]
 

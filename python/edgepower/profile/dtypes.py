@@ -14,25 +14,15 @@ import torch
 
 from .capture import tensors
 
-#: Precisions ``edgepower profile --dtype`` casts to.
-DTYPES = ("float32", "float16", "bfloat16", "int8")
-
-_ALIASES = {"float32": "float32", "fp32": "float32", "float": "float32",
-            "float16": "float16", "fp16": "float16", "half": "float16",
-            "bfloat16": "bfloat16", "bf16": "bfloat16",
-            "int8": "int8", "qint8": "int8"}
+from ..dtype_names import DTYPES, dtype_name
 
 
 
 def check_dtype(name: Any) -> str:
-    """The canonical precision name (``float32``, ``float16``, ``bfloat16``, ``int8``) for a name
-    or an alias (``fp16``, ``half``, ``bf16``); ValueError listing the choices otherwise."""
-    key = str(name).strip().lower() if isinstance(name, (str, torch.dtype)) else None
-    if key is not None and key.startswith("torch."):
-        key = key[len("torch."):]
-    if key not in _ALIASES:
-        raise ValueError(f"unknown dtype {name!r}; use one of {', '.join(DTYPES)} (aliases: fp32, fp16, half, bf16)")
-    return _ALIASES[key]
+    """The canonical precision name (``float32``, ``float16``, ``bfloat16``, ``int8``) for a name,
+    an alias (``fp16``, ``half``, ``bf16``) or a ``torch.dtype``; ValueError listing the choices
+    otherwise."""
+    return dtype_name(name)
 
 
 def _cast_floats(obj: Any, dtype: torch.dtype) -> Any:

@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+# The estimates whose counter is this process's CPU time from the kernel (not a power sensor).
+CPU_TIME_KINDS = ("cpu-process", "cpu-estimate")
+
 
 def total_rail_name(info: Any) -> str:
     """The rail that stands for the whole board, or ``"sum of rails"``."""

@@ -14,9 +14,10 @@ except on the CPU estimates (``cpu-process``, ``cpu-estimate``). Their counter i
 time, exact to a scheduler tick, so a window needs no more than 10 of its 10 ms updates; what
 spreads their figures is the machine (scheduling, other tenants, the allocator), which changes
 from round to round. There the default is 8 rounds of at least 0.1 s: on the 2-CPU VM, VGG11's
-conv and linear layers had 95 % CIs of 5-65 % with 3 rounds of 0.2 s and 3-23 % with 8 rounds
-of 0.1 s (Student t: 4.30 / sqrt(3) = 2.48 against 2.36 / sqrt(8) = 0.84 times the spread of
-one round), for about a third more time.
+conv and linear layers had 95 % CIs of 5-65 % with 3 rounds of 0.2 s and 2.7-19.5 % with 8
+rounds of 0.1 s (6-16 % beside a 2-thread busy loop; docs/accuracy.md). Student t: 4.30 /
+sqrt(3) = 2.48 against 2.36 / sqrt(8) = 0.84 times the spread of one round, for 76 s instead of
+50 s.
 """
 from __future__ import annotations
 

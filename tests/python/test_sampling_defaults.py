@@ -59,7 +59,7 @@ def test_the_report_says_where_the_rate_came_from():
     rep = LayerProfiler(_net(), sensor="constant:5", mode="in-situ", rounds=1, repeats=3, idle_s=0.0,
                         idle_power_w=0.0).profile(torch.randn(2, 8))
     assert rep.meta["method"]["sampling"] == ("1000 Hz and in-situ rounds of up to 5 s unless given; "
-                                              "3 rounds of windows of at least 0.2 s unless given (rounds given)")
+                                              "3 rounds of windows of at least 0.2 s and 10 updates unless given (rounds given)")
     assert rep.meta["monitor"]["requested_rate_hz"] == 1000.0
 
 
@@ -68,23 +68,23 @@ def test_a_rate_that_is_not_a_number_is_refused_before_the_sensor_is_built():
         LayerProfiler(_net(), sensor="nosuch", rate_hz="fast")
 
 
-def test_isolation_on_the_cpu_estimate_defaults_to_8_rounds_of_at_least_0_1_s():
+def test_isolation_on_the_cpu_estimate_defaults_to_16_rounds_of_at_least_0_05_s():
     """The CPU estimate's spread is the machine's from round to round: more, shorter rounds."""
     prof = LayerProfiler(_net(), sensor="cpu-process")
-    assert (prof.options.rounds, prof.options.min_window_s) == (8, 0.1)
+    assert (prof.options.rounds, prof.options.min_window_s, prof.options.k_updates) == (16, 0.05, 5.0)
     assert "cpu-process" in prof.sampling_why and not prof.sampling_why.endswith("given)")
-    given = LayerProfiler(_net(), sensor="cpu-process", rounds=4, min_window_s=0.3)
-    assert (given.options.rounds, given.options.min_window_s) == (4, 0.3)
-    assert given.sampling_why.endswith("(rounds, min_window_s given)")
+    given = LayerProfiler(_net(), sensor="cpu-process", rounds=4, min_window_s=0.3, k_updates=2)
+    assert (given.options.rounds, given.options.min_window_s, given.options.k_updates) == (4, 0.3, 2.0)
+    assert given.sampling_why.endswith("(rounds, min_window_s, k_updates given)")
 
 
 @pytest.mark.parametrize("sensor,mode", [("constant:5", "isolation"), ("cpu-process", "in-situ")])
 def test_other_sensors_and_in_situ_keep_3_rounds_of_0_2_s(sensor, mode):
     prof = LayerProfiler(_net(), sensor=sensor, mode=mode)
-    assert (prof.options.rounds, prof.options.min_window_s) == (3, 0.2)
+    assert (prof.options.rounds, prof.options.min_window_s, prof.options.k_updates) == (3, 0.2, 10.0)
 
 
 def test_window_defaults_keep_given_values():
     info = LayerProfiler(_net(), sensor="cpu-process").sensor.info
-    assert window_defaults(info, "isolation", 5, None)[:2] == (5, 0.1)
-    assert window_defaults(info, "isolation", None, 0.5)[:2] == (8, 0.5)
+    assert window_defaults(info, "isolation", 5, None)[:3] == (5, 0.05, 5.0)
+    assert window_defaults(info, "isolation", None, 0.5, 7)[:3] == (16, 0.5, 7.0)

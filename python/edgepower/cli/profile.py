@@ -85,9 +85,9 @@ def add_parser(sub) -> None:
                    help="directory for the CSVs, PNGs and JSON (default: ./edgepower-profile; --out is the old "
                         "spelling)")
     p.add_argument("--rounds", type=int, default=None,
-                   help="rounds in shuffled order (default 3; 8 on the CPU estimate)")
+                   help="rounds in shuffled order (default 3; 16 on the CPU estimate)")
     p.add_argument("--min-window", type=float, default=None,
-                   help="shortest adaptive window in s (default 0.2; 0.1 on the CPU estimate)")
+                   help="shortest adaptive window in s (default 0.2; 0.05 on the CPU estimate)")
     p.add_argument("--warmup", type=int, default=2, help="calls before each window (default 2)")
     p.add_argument("--idle", type=float, default=1.0, help="seconds of idle baseline before profiling (default 1)")
     p.add_argument("--idle-power", type=float, default=None, help="known idle power in W (skips the baseline)")
@@ -172,9 +172,11 @@ def cmd_profile(args) -> int:
     batch = args.batch_size if args.batch_size is not None else (16 if args.model.lower() == "distilbert" else 1)
     args.rate, args.max_round, sampling_why = sampling_defaults(sensor.info, args.mode, args.attribution, args.rate,
                                                      args.max_round)
-    args.rounds, args.min_window, window_why = window_defaults(sensor.info, args.mode, args.rounds, args.min_window)
+    args.rounds, args.min_window, k_updates, window_why = window_defaults(sensor.info, args.mode, args.rounds,
+                                                                           args.min_window)
     sampling_why += "; " + window_why
     options = ProfileOptions(mode=args.mode, repeats=args.repeats, min_window_s=args.min_window, rounds=args.rounds,
+                             k_updates=k_updates,
                              warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
                              in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round,
                                                    attribution=args.attribution),

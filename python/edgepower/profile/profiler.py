@@ -56,7 +56,8 @@ from .presets import select_layers
 from .progress import ProgressBar
 from .rows import build_rows, closure_stats
 from .run import Outcome, Progress, Run, idle_drift_warnings, provenance
-from .sampling import DEFAULT_MAX_ROUND_S, DEFAULT_MIN_WINDOW_S, DEFAULT_ROUNDS, sampling_defaults, window_defaults
+from .sampling import (DEFAULT_K_UPDATES, DEFAULT_MAX_ROUND_S, DEFAULT_MIN_WINDOW_S, DEFAULT_ROUNDS, sampling_defaults,
+                       window_defaults)
 
 
 class LayerProfiler:
@@ -83,17 +84,18 @@ class LayerProfiler:
         ``min_repeats``). An int: exactly that many calls per window (the method of the tools
         that run each layer 100 times).
     min_window_s : float, optional
-        Shortest adaptive window, seconds. Default 0.2; 0.1 on the CPU estimates
+        Shortest adaptive window, seconds. Default 0.2; 0.05 on the CPU estimates
         (``profile/sampling.py``).
-    k_updates : float
-        Adaptive windows also last at least this many sensor update intervals.
+    k_updates : float, optional
+        Adaptive windows also last at least this many sensor update intervals. Default 10; 5 on
+        the CPU estimates.
     min_repeats : int
         Fewest calls in an adaptive window.
     warmup : int
         Calls before each window, not measured.
     rounds : int, optional
         Each round measures every call site and the whole model once, in a new random order;
-        figures are the mean over rounds with a 95 % confidence interval. Default 3; 8 on the
+        figures are the mean over rounds with a 95 % confidence interval. Default 3; 16 on the
         CPU estimates, whose spread is the machine's from round to round (``profile/sampling.py``).
     idle_s : float
         Seconds of idle baseline measured before profiling (0: none, unless ``idle_power_w``).
@@ -169,7 +171,8 @@ class LayerProfiler:
 
     def __init__(self, model: Any, sensor: Union[str, "_core.Sensor"] = "auto", rate_hz: Optional[float] = None, *,
                  layers: Union[None, str, Sequence[str]] = None, depth: Optional[int] = None,
-                 repeats: Union[str, int] = "auto", min_window_s: Optional[float] = None, k_updates: float = 10.0,
+                 repeats: Union[str, int] = "auto", min_window_s: Optional[float] = None,
+                 k_updates: Optional[float] = None,
                  min_repeats: int = 3, warmup: int = 2, rounds: Optional[int] = None, idle_s: float = 1.0,
                  idle_power_w: Optional[float] = None, seed: int = 0, trace_model: bool = False,
                  edge_retries: int = 2,
@@ -191,7 +194,7 @@ class LayerProfiler:
         self.options = options if options is not None else ProfileOptions(
             estimator="auto" if self._estimator is not None else estimator, cache_context=cache_context,
             mode=mode, repeats=repeats, min_window_s=DEFAULT_MIN_WINDOW_S if min_window_s is None else min_window_s,
-            k_updates=k_updates, min_repeats=min_repeats,
+            k_updates=DEFAULT_K_UPDATES if k_updates is None else k_updates, min_repeats=min_repeats,
             warmup=warmup, rounds=DEFAULT_ROUNDS if rounds is None else rounds, idle_s=idle_s, idle_power_w=idle_power_w, seed=seed,
             trace_model=trace_model, edge_retries=edge_retries,
             in_situ=InSituOptions(sync_layers=sync_layers, max_delay_s=max_delay_s,
@@ -225,12 +228,13 @@ class LayerProfiler:
         if max_round != self.options.in_situ.max_round_s:
             self.options = replace(self.options, in_situ=replace(self.options.in_situ, max_round_s=max_round))
         # Left out, the isolation rounds and window length suit the sensor too.
-        n, window, why = window_defaults(self.sensor.info, self.options.mode,
-                                         self.options.rounds if options is not None else rounds,
-                                         self.options.min_window_s if options is not None else min_window_s)
+        o = self.options
+        n, window, k, why = window_defaults(self.sensor.info, o.mode, *((o.rounds, o.min_window_s, o.k_updates)
+                                                                        if options is not None else
+                                                                        (rounds, min_window_s, k_updates)))
         self.sampling_why += "; " + why
-        if (n, window) != (self.options.rounds, self.options.min_window_s):
-            self.options = replace(self.options, rounds=n, min_window_s=window)
+        if (n, window, k) != (o.rounds, o.min_window_s, o.k_updates):
+            self.options = replace(o, rounds=n, min_window_s=window, k_updates=k)
         self.rate_hz = monitor.rate_hz if monitor is not None else rate
         if monitor is None:
             _core.Sampler.check_rate_hz(self.rate_hz)

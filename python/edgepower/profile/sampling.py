@@ -9,15 +9,18 @@ us, 3 channels) and over longer rounds. So there the defaults are 5 kHz and roun
 erred by a median 0.2-1.2 % and at worst 1.1-2.8 % that way, against a median 18.7-22 % and worst
 41 % at 1 kHz and 5 s rounds (docs/accuracy.md). Given values are always kept.
 
-Isolation rounds and window length (``window_defaults``): 3 rounds of windows of at least 0.2 s,
-except on the CPU estimates (``cpu-process``, ``cpu-estimate``). Their counter is the kernel's CPU
-time, exact to a scheduler tick, so a window needs no more than 10 of its 10 ms updates; what
-spreads their figures is the machine (scheduling, other tenants, the allocator), which changes
-from round to round. There the default is 8 rounds of at least 0.1 s: on the 2-CPU VM, VGG11's
-conv and linear layers had 95 % CIs of 5-65 % with 3 rounds of 0.2 s and 2.7-19.5 % with 8
-rounds of 0.1 s (6-16 % beside a 2-thread busy loop; docs/accuracy.md). Student t: 4.30 /
-sqrt(3) = 2.48 against 2.36 / sqrt(8) = 0.84 times the spread of one round, for 76 s instead of
-50 s.
+Isolation rounds and window length (``window_defaults``): 3 rounds of windows of at least 0.2 s
+and 10 sensor updates, except on the CPU estimates (``cpu-process``, ``cpu-estimate``). Their
+counter is the kernel's CPU time: it lags by at most one scheduler tick of each thread running
+elsewhere at a window's edge, a zero-mean error. What spreads their figures is the machine
+(scheduling, other tenants, the allocator's page faults), and it drifts over tens of seconds
+beside other load (VGG11's layers moved together by -14 % to +13 % from round to round). So the
+default there is 16 rounds of windows of at least 0.05 s (5 of the counter's 10 ms updates): many
+short rounds sample the drift more often in the same time. On the 2-CPU VM, VGG11's conv and
+linear layers had 95 % CIs of 5-65 % with 3 rounds of 0.2 s, 2.7-19.5 % with 8 of 0.1 s, and
+4.1-12.7 % with 16 of 0.05 s; beside a 2-thread busy loop 5.2-9.2 %, but 19.4 % for conv1, which
+page-faults its output (docs/accuracy.md). The profile took 123 s instead of about 50 s. Student t: 4.30 / sqrt(3) = 2.48 times the spread of one round on 3
+rounds, 2.13 / sqrt(16) = 0.53 on 16.
 """
 from __future__ import annotations
 
@@ -31,8 +34,10 @@ RUNNING_AVERAGE_RATE_HZ = 5000.0
 RUNNING_AVERAGE_MAX_ROUND_S = 15.0
 DEFAULT_ROUNDS = 3
 DEFAULT_MIN_WINDOW_S = 0.2
-CPU_TIME_ROUNDS = 8
-CPU_TIME_MIN_WINDOW_S = 0.1
+DEFAULT_K_UPDATES = 10.0
+CPU_TIME_ROUNDS = 16
+CPU_TIME_MIN_WINDOW_S = 0.05
+CPU_TIME_K_UPDATES = 5.0
 
 
 def _running_average(info: Any) -> int:
@@ -66,23 +71,25 @@ def sampling_defaults(info: Any, mode: str, attribution: str, rate_hz: Optional[
             why)
 
 
-def window_defaults(info: Any, mode: str, rounds: Optional[int] = None,
-                    min_window_s: Optional[float] = None) -> Tuple[int, float, str]:
-    """``(rounds, min_window_s, why)`` of an isolation profile: the given values, else the
-    defaults for this sensor (module docstring)."""
+def window_defaults(info: Any, mode: str, rounds: Optional[int] = None, min_window_s: Optional[float] = None,
+                    k_updates: Optional[float] = None) -> Tuple[int, float, float, str]:
+    """``(rounds, min_window_s, k_updates, why)`` of an isolation profile: the given values, else
+    the defaults for this sensor (module docstring)."""
     if mode == "isolation" and getattr(info, "kind", "") in CPU_TIME_KINDS:
-        r, w = CPU_TIME_ROUNDS, CPU_TIME_MIN_WINDOW_S
-        why = (f"{info.kind}: the kernel's CPU time varies from round to round more than within a "
-               f"window, so {r} rounds of windows of at least {w:g} s unless given")
+        r, w, k = CPU_TIME_ROUNDS, CPU_TIME_MIN_WINDOW_S, CPU_TIME_K_UPDATES
+        why = (f"{info.kind}: the machine's spread drifts from round to round, so {r} rounds of windows of at "
+               f"least {w:g} s and {k:g} updates unless given")
     else:
-        r, w = DEFAULT_ROUNDS, DEFAULT_MIN_WINDOW_S
-        why = f"{r} rounds of windows of at least {w:g} s unless given"
-    given = [x for x, v in (("rounds", rounds), ("min_window_s", min_window_s)) if v is not None]
+        r, w, k = DEFAULT_ROUNDS, DEFAULT_MIN_WINDOW_S, DEFAULT_K_UPDATES
+        why = f"{r} rounds of windows of at least {w:g} s and {k:g} updates unless given"
+    given = [x for x, v in (("rounds", rounds), ("min_window_s", min_window_s), ("k_updates", k_updates))
+             if v is not None]
     if given:
         why += f" ({', '.join(given)} given)"
-    return (rounds if rounds is not None else r, float(min_window_s) if min_window_s is not None else w, why)
+    return (rounds if rounds is not None else r, float(min_window_s) if min_window_s is not None else w,
+            float(k_updates) if k_updates is not None else k, why)
 
 
-__all__ = ["CPU_TIME_KINDS", "CPU_TIME_MIN_WINDOW_S", "CPU_TIME_ROUNDS", "DEFAULT_MAX_ROUND_S",
-           "DEFAULT_MIN_WINDOW_S", "DEFAULT_ROUNDS", "DEFAULT_RATE_HZ", "RUNNING_AVERAGE_MAX_ROUND_S", "RUNNING_AVERAGE_RATE_HZ",
+__all__ = ["CPU_TIME_KINDS", "CPU_TIME_K_UPDATES", "CPU_TIME_MIN_WINDOW_S", "CPU_TIME_ROUNDS", "DEFAULT_K_UPDATES",
+           "DEFAULT_MAX_ROUND_S", "DEFAULT_MIN_WINDOW_S", "DEFAULT_ROUNDS", "DEFAULT_RATE_HZ", "RUNNING_AVERAGE_MAX_ROUND_S", "RUNNING_AVERAGE_RATE_HZ",
            "sampling_defaults", "window_defaults"]

@@ -17,7 +17,8 @@ def passive_waits(kind: str, environ: Any = None, modules: Any = None) -> str:
     descheduled behind another process keeps it spinning. On the 2-CPU VM with a 2-thread busy
     loop beside it, VGG11's forward cost 611 ms of CPU time spinning against 394 ms on the idle
     machine (+55 %), and 338 ms against 369 ms waiting passively (-8 %); the whole profile's net
-    energy came out +31 % (spinning) and -15 % (passive) off the idle machine's.
+    energy came out +47 % (spinning) and -2.6 % (passive) off the idle machine's passive run
+    (docs/accuracy.md).
     libgomp reads the variable once, when torch is imported: set before that, it applies; a
     policy the user set is kept; a real sensor measures what the deployment does, so nothing is
     changed there."""

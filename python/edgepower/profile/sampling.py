@@ -11,7 +11,7 @@ erred by a median 0.2-1.2 % and at worst 1.1-2.8 % that way, against a median 18
 
 Isolation rounds and window length (``window_defaults``): 3 rounds of windows of at least 0.2 s
 and 10 sensor updates, except on the CPU estimates (``cpu-process``, ``cpu-estimate``). Their
-counter is the kernel's CPU time: it lags by at most one scheduler tick of each thread running
+counter is the kernel's CPU time: for cpu-process it lags by at most one scheduler tick of each thread running
 elsewhere at a window's edge, a zero-mean error. What spreads their figures is the machine
 (scheduling, other tenants, the allocator's page faults), and it drifts over tens of seconds
 beside other load (VGG11's layers moved together by -14 % to +13 % from round to round). So the
@@ -19,8 +19,9 @@ default there is 16 rounds of windows of at least 0.05 s (5 of the counter's 10 
 short rounds sample the drift more often in the same time. On the 2-CPU VM, VGG11's conv and
 linear layers had 95 % CIs of 5-65 % with 3 rounds of 0.2 s, 2.7-19.5 % with 8 of 0.1 s, and
 4.1-12.7 % with 16 of 0.05 s; beside a 2-thread busy loop 5.2-9.2 %, but 19.4 % for conv1, which
-page-faults its output (docs/accuracy.md). The profile took 123 s instead of about 50 s. Student t: 4.30 / sqrt(3) = 2.48 times the spread of one round on 3
-rounds, 2.13 / sqrt(16) = 0.53 on 16.
+page-faults its output (docs/accuracy.md). The profile took 123 s instead of about 50 s.
+Student t: 4.30 / sqrt(3) = 2.48 times the spread of one round on 3 rounds, 2.13 / sqrt(16) =
+0.53 on 16.
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-# The estimates whose counter is this process's CPU time from the kernel (not a power sensor).
+# The CPU estimates (not power sensors): from the kernel's CPU time, this process's (cpu-process)
+# or the whole system's utilisation (cpu-estimate).
 CPU_TIME_KINDS = ("cpu-process", "cpu-estimate")
 
 

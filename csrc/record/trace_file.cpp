@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -95,10 +96,14 @@ std::string sensor_info_json(const SensorInfo& i) {
 TraceFile::TraceFile(const std::string& path, const SensorInfo& info, double rate_hz,
                      const std::string& recorder_json)
     : path_(path), rails_(info.rails.size()), has_counter_(info.has_counter) {
-  f_ = std::fopen(path.c_str(), "w");
+  // The header goes into a side file which is then renamed onto the path, so that a reader
+  // watching the path while recording never sees it empty or with half a header (a reader
+  // polled the path between fopen and the header's flush; CI, stop 19).
+  const std::string partial = path + ".partial";
+  f_ = std::fopen(partial.c_str(), "w");
   if (f_ == nullptr) {
-    throw std::runtime_error("cannot write the trace '" + path + "': " + std::strerror(errno) +
-                             " (check that its folder exists and is writable)");
+    throw std::runtime_error("cannot write the trace '" + path + "' (via '" + partial + "'): " +
+                             std::strerror(errno) + " (check that its folder exists and is writable)");
   }
   std::setvbuf(f_, nullptr, _IOFBF, 1 << 16);
   std::string meta = "{\"sensor\": " + sensor_info_json(info) + ", \"rate_hz\": " + json_number(rate_hz) +
@@ -111,7 +116,22 @@ TraceFile::TraceFile(const std::string& path, const SensorInfo& info, double rat
     for (const auto& r : info.rails) cols += ",counter_j:" + r;
   }
   std::fprintf(f_, "%s\n# meta: %s\n%s\n", kMagic, meta.c_str(), cols.c_str());
-  flush();
+  try {
+    flush();
+  } catch (...) {
+    std::fclose(f_);
+    f_ = nullptr;
+    std::remove(partial.c_str());
+    throw;
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::fclose(f_);
+    f_ = nullptr;
+    std::remove(partial.c_str());
+    throw std::runtime_error("cannot write the trace '" + path + "': renaming '" + partial + "' onto it failed: " +
+                             why + " (is the path a folder, or on a file system that refuses renames?)");
+  }
 }
 
 TraceFile::~TraceFile() {

@@ -38,7 +38,6 @@ log = logging.getLogger("edgepower")
 VERSION = 1
 SAMPLES = "samples.csv"
 EVENTS = "events.jsonl"
-_TAIL = 1 << 16  # bytes examined at a file's end for a partial line
 
 
 def check_path(path: Any) -> str:
@@ -245,25 +244,6 @@ class Spool(NamedTuple):
         return [r for r in self.records if r.get("type") == kind]
 
 
-def _complete_size(path: str) -> Tuple[int, int]:
-    """(bytes up to and including the last newline before any NUL run, file size). A NUL in
-    the tail is what a power cut leaves where unsynced data was: the line holding it is cut."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        start = max(0, size - _TAIL)
-        f.seek(start)
-        tail = f.read()
-    nul = tail.find(b"\0")
-    if nul >= 0:
-        tail = tail[:nul]
-    nl = tail.rfind(b"\n")
-    if nl < 0 and start > 0:  # a line longer than the tail: look further back
-        with open(path, "rb") as f:
-            data = f.read(start + (nul if nul >= 0 else len(tail)))
-        nl, start = data.rfind(b"\n"), 0
-    return (start + nl + 1 if nl >= 0 else 0), size
-
-
 def read_spool(path: Any, samples: bool = True) -> Spool:
     """Reads the spool folder ``path`` up to the last complete record of each file (a writer
     killed mid-line leaves a partial last line, ignored and counted in ``incomplete``).
@@ -276,7 +256,7 @@ def read_spool(path: Any, samples: bool = True) -> Spool:
     if not os.path.isfile(events):
         raise FileNotFoundError(f"{path!r} is not a spool folder: no {EVENTS} in it (PowerMonitor(spool=...) "
                                 f"or `edgepower profile` writes one)")
-    ev_ok, ev_size = _complete_size(events)
+    ev_ok, ev_size = trace.complete_size(events)
     with open(events, "rb") as f:
         lines = f.read(ev_ok).decode("utf-8", errors="replace").split("\n")[:-1]
     records: List[Dict[str, Any]] = []
@@ -292,12 +272,12 @@ def read_spool(path: Any, samples: bool = True) -> Spool:
         raise ValueError(f"{events}: the first record is not the spool header (type 'spool')")
     header = records[0]
     samples_path = os.path.join(path, str(header.get("samples", SAMPLES)))
-    s_ok, s_size = _complete_size(samples_path) if os.path.isfile(samples_path) else (0, 0)
+    s_ok, s_size = trace.complete_size(samples_path) if os.path.isfile(samples_path) else (0, 0)
     rails = list(header.get("rails", []))
     head = b""
     if s_ok and samples:
         with open(samples_path, "rb") as f:
-            head = f.read(min(s_ok, _TAIL))
+            head = f.read(min(s_ok, trace.TAIL_BYTES))
     if b"\nt_ns,read_ns" in head:
         data = trace.read_trace(samples_path, size=s_ok)
     else:  # not asked for, or killed before the trace's header line was complete: no samples yet

@@ -188,11 +188,43 @@ def _check_columns(path: str, lineno: int, cols: List[str]) -> None:
         raise ValueError(f"{path}:{lineno}: {n_counter} counter_j columns for {n_power} rails")
 
 
+TAIL_BYTES = 1 << 16  # bytes examined at a file's end for a partial line
+
+
+def complete_size(path: str) -> Tuple[int, int]:
+    """(bytes up to and including the last newline before any NUL run, file size). A NUL in
+    the tail is what a power cut leaves where unsynced data was: the line holding it is cut."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        start = max(0, size - TAIL_BYTES)
+        f.seek(start)
+        tail = f.read()
+    nul = tail.find(b"\0")
+    if nul >= 0:
+        tail = tail[:nul]
+    nl = tail.rfind(b"\n")
+    if nl < 0 and start > 0:  # a line longer than the tail: look further back
+        with open(path, "rb") as f:
+            data = f.read(start + (nul if nul >= 0 else len(tail)))
+        nl, start = data.rfind(b"\n"), 0
+    return (start + nl + 1 if nl >= 0 else 0), size
+
+
 def read_trace(path: str, size: Optional[int] = None) -> Trace:
     """Reads a trace CSV written by edgepower (with pandas' C parser). Raises ValueError naming
     the line that is wrong. ``size``: read only the first ``size`` bytes (whole lines; the spool
-    reader passes the end of the last complete line)."""
+    reader passes the end of the last complete line). Without ``size``, an unfinished last line
+    (no newline: the writer is still writing, or was killed mid-line) is left out with a warning."""
     path = os.fspath(path)
+    if size is None:
+        # A trace still being written (edgepower-record, PowerMonitor(spool=...)) or cut by a
+        # kill or power loss can end in part of a line: that line is not known complete (a
+        # number cut short still parses), so it is left out, and said so.
+        ok, total = complete_size(path)
+        if ok < total:
+            log.warning("%s: left out the last %d bytes, an unfinished line (the writer was still writing, "
+                        "or was stopped mid-line)", path, total - ok)
+            size = ok
     meta, header, skip = _head(path, size)
     try:
         import pandas as pd

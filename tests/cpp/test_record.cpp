@@ -343,6 +343,42 @@ TEST(RecordTrace, SamplesDroppedBeforeTheyWereWrittenAreCountedNotInvented) {
   EXPECT_EQ(r.num_samples(), n);
 }
 
+TEST(RecordTrace, ThePathHoldsTheWholeHeaderFromTheMomentItExists) {
+  // A reader polling the path while recording (edgepower record | tail, a notebook) must never
+  // find it empty: the header is written to a side file and renamed onto the path.
+  TempTree t;
+  SyntheticOptions so;
+  ConstantSensor s({1.0}, so);
+  const std::string path = t.path("trace.csv");
+  struct stat st {};
+  TraceFile f(path, s.info(), 100.0, "");
+  const auto lines = read_lines(path);  // before any sample or explicit flush
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "# edgepower trace v1");
+  EXPECT_HAS(lines[1], "# meta: {\"sensor\": ");
+  EXPECT_EQ(lines[2], "t_ns,read_ns,power_w:total");
+  EXPECT_NE(stat((path + ".partial").c_str(), &st), 0);  // the side file is gone
+  f.write_comment("end", "{}");
+  f.close();
+  EXPECT_EQ(read_lines(path).back(), "# end: {}");  // and the open file is the renamed one
+}
+
+TEST(RecordTrace, AFolderAsThePathIsRefusedAndLeavesNoSideFile) {
+  TempTree t;
+  SyntheticOptions so;
+  ConstantSensor s({1.0}, so);
+  const std::string dir = t.path("out");
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  struct stat st {};
+  try {
+    TraceFile f(dir, s.info(), 100.0, "");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_HAS(e.what(), "cannot write the trace '" + dir + "'");
+  }
+  EXPECT_NE(stat((dir + ".partial").c_str(), &st), 0);
+}
+
 TEST(RecordTrace, AnUnwritablePathSaysSo) {
   SyntheticOptions so;
   ConstantSensor s({1.0}, so);

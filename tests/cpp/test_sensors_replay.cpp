@@ -169,6 +169,23 @@ TEST(Replay, EdgeProfilerAcrossMidnight) {
   EXPECT_NEAR(s.span_s(), 0.002, 1e-12);
 }
 
+TEST(Replay, AnUnfinishedLastLineIsLeftOutAndCounted) {
+  // A trace read while edgepower-record writes it, or after a kill mid-line: the last line has
+  // no newline and may be a number cut short ("1" of "10.5"), so it is not a sample.
+  TempTree t;
+  std::string tr = edgepower_trace();
+  t.write("cut.csv", tr + "1055000000,700,1");
+  ReplaySensor cut(at(t.path("cut.csv")));
+  ASSERT_TRUE(cut.info().available) << cut.info().reason;
+  EXPECT_EQ(cut.num_samples(), 11u);
+  EXPECT_EQ(cut.info().details.at("unfinished_last_line_bytes"), "16");
+  t.write("whole.csv", tr + "1055000000,700,1,2,3,4\n");
+  ReplaySensor whole(at(t.path("whole.csv")));
+  ASSERT_TRUE(whole.info().available) << whole.info().reason;
+  EXPECT_EQ(whole.num_samples(), 12u);
+  EXPECT_EQ(whole.info().details.count("unfinished_last_line_bytes"), 0u);
+}
+
 TEST(Replay, BadFilesAreUnavailableWithFileAndLine) {
   TempTree t;
   ReplaySensor missing(at(t.path("nope.csv")));

@@ -73,3 +73,25 @@ def test_not_a_trace_and_bad_meta(tmp_path):
         trace.read_trace(_write(tmp_path, "a,b\n1,2\n"))
     with pytest.raises(ValueError, match=r":2: bad meta JSON"):
         trace.read_trace(_write(tmp_path, "# edgepower trace v1\n# meta: {nope\nt_ns,read_ns\n"))
+
+
+def test_an_unfinished_last_line_is_left_out_with_a_warning(tmp_path, caplog):
+    # What a reader sees while the recorder writes, or after a kill mid-line: "3,4,5.2" may be
+    # "3,4,5.25" cut short, so it is not taken as a sample.
+    body = HEAD + "t_ns,read_ns,power_w:x\n1,2,3\n3,4,5.2"
+    with caplog.at_level("WARNING", logger="edgepower"):
+        tr = trace.read_trace(_write(tmp_path, body))
+    np.testing.assert_array_equal(tr.t_ns, [1])
+    np.testing.assert_array_equal(tr.power_w[:, 0], [3.0])
+    assert "left out the last 7 bytes, an unfinished line" in caplog.text
+    # The same line with its newline is a sample, without a warning.
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="edgepower"):
+        tr = trace.read_trace(_write(tmp_path, body + "\n", name="u.csv"))
+    np.testing.assert_array_equal(tr.power_w[:, 0], [3.0, 5.2])
+    assert caplog.text == ""
+
+
+def test_a_trace_cut_inside_its_header_says_what_it_is(tmp_path):
+    with pytest.raises(ValueError, match="no header line"):
+        trace.read_trace(_write(tmp_path, HEAD + "t_ns,read_ns,pow"))

@@ -112,7 +112,11 @@ std::vector<std::string> lines_of(std::string_view text) {
   return lines;
 }
 
-void parse_edgepower(const std::vector<std::string>& lines, const std::string& name, ReplayTrace* tr) {
+// ``unterminated``: the text does not end in a newline, so its last line may be a sample cut
+// short by a writer still writing or killed mid-line ("5.2" of "5.25" still parses). That line
+// is left out and counted in details, as edgepower.trace.read_trace does.
+void parse_edgepower(const std::vector<std::string>& lines, const std::string& name, bool unterminated,
+                     ReplayTrace* tr) {
   SensorInfo& info = tr->info;
   info.details["format"] = "edgepower trace v1";
   std::vector<std::string> header;
@@ -123,6 +127,10 @@ void parse_edgepower(const std::vector<std::string>& lines, const std::string& n
     if (line.empty()) continue;
     if (line.rfind("# meta:", 0) == 0) { meta = line.substr(7); continue; }
     if (line[0] == '#') continue;
+    if (unterminated && i + 1 == lines.size() && !header.empty()) {
+      info.details["unfinished_last_line_bytes"] = std::to_string(lines[i].size());
+      break;
+    }
     std::vector<std::string> cells = split(line, ',');
     if (header.empty()) {
       header = cells;
@@ -235,7 +243,7 @@ ReplayTrace parse_replay_trace(std::string_view text, const std::string& name) {
   tr.info.kind = "replay";
   const std::vector<std::string> lines = lines_of(text);
   if (!lines.empty() && lines.front() == kMagic) {
-    parse_edgepower(lines, name, &tr);
+    parse_edgepower(lines, name, !text.empty() && text.back() != '\n', &tr);
   } else {
     std::size_t first = 0;
     while (first < lines.size() && trim(lines[first]).empty()) ++first;

@@ -62,14 +62,26 @@ class TraceWriter:
         self.path = check_output_path(path, what)
         self.rails: List[str] = list(info.rails)
         self.has_counter = bool(info.has_counter)
-        self._f = open(self.path, "w", encoding="utf-8", newline="\n")
         meta = {"sensor": info_dict(info), "rate_hz": rate_hz,
                 "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
         cols = ["t_ns", "read_ns"] + [f"power_w:{r}" for r in self.rails]
         if self.has_counter:
             cols += [f"counter_j:{r}" for r in self.rails]
-        self._f.write(f"{MAGIC}\n# meta: {json.dumps(meta)}\n{','.join(cols)}\n")
-        self._f.flush()
+        # The header goes into a side file renamed onto the path (as edgepower-record does): a
+        # reader watching the path never finds it empty or with half a header.
+        partial = self.path + ".partial"
+        self._f = open(partial, "w", encoding="utf-8", newline="\n")
+        try:
+            self._f.write(f"{MAGIC}\n# meta: {json.dumps(meta)}\n{','.join(cols)}\n")
+            self._f.flush()
+            os.replace(partial, self.path)
+        except BaseException:
+            self._f.close()
+            try:
+                os.remove(partial)
+            except OSError:
+                pass
+            raise
         self.written = 0
 
     def write(self, sampler) -> int:

@@ -182,6 +182,20 @@ def test_log_path_streams_samples_while_running(tmp_path):
     assert len(trace.read_trace(str(path)).t_ns) == len(mon.samples())
 
 
+def test_the_log_holds_its_whole_header_from_the_moment_it_exists(tmp_path):
+    # The header is renamed onto the path: a reader polling it (a notebook, tail -f) never finds
+    # it empty, and no side file is left behind.
+    path = tmp_path / "head.csv"
+    mon = PowerMonitor(sensor="constant:2,1", rate_hz=100, log_path=str(path)).start()
+    try:
+        lines = path.read_text().splitlines()
+        assert lines[0] == trace.MAGIC and lines[1].startswith("# meta: ")
+        assert lines[2] == "t_ns,read_ns,power_w:rail0,power_w:rail1"
+        assert not (tmp_path / "head.csv.partial").exists()
+    finally:
+        mon.stop()
+
+
 def test_crash_mid_run_leaves_the_samples_readable(tmp_path):
     path = tmp_path / "crash.csv"
     code = (

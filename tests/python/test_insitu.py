@@ -127,7 +127,9 @@ def test_net_energy_per_layer_matches_the_timeline(run):
         level = LEVELS[label]
         truth_mj = (level - IDLE_W) * float(np.mean(t1 - t0)) * 1e-9 * 1e3
         readings = df.loc[df["layer"] == label, "power_w"].to_numpy()
-        assert readings.size > 20, label
+        # About a hundred readings on an idle machine; beside two busy loops on 2 CPUs the
+        # sampler thread was descheduled enough that the Linear got 18. Five make a mean.
+        assert readings.size >= 5, label
         tol = 0.01 + float(np.mean(np.abs(readings - level))) / (level - IDLE_W)
         row = report.row(label)
         assert row["status"] in MEASURED, row
@@ -248,6 +250,31 @@ def test_adaptive_plan_is_capped_by_max_round_s():
     # A constant sensor: every layer's net energy is 0, nothing is NaN for lack of samples on
     # the longer layers.
     assert report.row("b")["net_energy_per_inference_mj"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_call_site_no_reading_fell_into_keeps_its_energy_and_the_rows_add_up():
+    # 200 Hz: readings 5 ms apart over about 30 forwards of ~2 ms a round, of which each ReLU
+    # takes 1-2 %, so some round of a ReLU gets no reading (2-8 such windows in 7 runs, idle and
+    # loaded), while the model's forwards get 4-16 readings a round (none in the whole run, where
+    # nothing can be borrowed, has a chance near e^-20; at 50 Hz that happened in 3 of 20 loaded
+    # runs). Before, that round had a latency and no energy: the row's
+    # energy averaged fewer rounds than its latency (or was NaN), and (unattributed) = model -
+    # layers was undefined there, so the rows did not add up to the model (a loaded CI run).
+    report = LayerProfiler(Net(), sensor="constant:5", rate_hz=200, mode="in-situ", rounds=3, warmup=1,
+                           idle_power_w=1.0, max_round_s=0.2).profile(torch.randn(2, 16))
+    empty = [w for w in report.window_records if w.kind == "layer" and w.num_samples == 0]
+    assert empty, "no call site went without a reading in a round: the test did not test it"
+    assert all("its power there is" in w.reason for w in empty)
+    rows = [r for r in report.rows if r["kind"] in ("layer", "unattributed")]
+    model = report.row("(model)")
+    for key in ("latency_ms", "energy_per_inference_mj", "net_energy_per_inference_mj"):
+        assert sum(r[key] for r in rows) == pytest.approx(model[key], rel=1e-9), key
+    for r in rows:  # a constant 5 W with 1 W idle: every row's power is exact whatever it borrowed
+        assert r["rounds"] == 3
+        assert r["energy_per_inference_mj"] == pytest.approx(5.0 * r["latency_ms"], rel=1e-9), r["layer"]
+        assert r["net_energy_per_inference_mj"] == pytest.approx(4.0 * r["latency_ms"], rel=1e-9), r["layer"]
+    assert any("its power there is its mean power over the other rounds" in r["note"] or
+               "its power there is the model's mean power" in r["note"] for r in rows)
 
 
 # ---- CUDA-events bookkeeping (no GPU needed: fake events) ------------------------------------------

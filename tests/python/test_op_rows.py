@@ -2,6 +2,9 @@
 residual network with an exact constant sensor: every reading is 5 W, so each row's gross
 energy is 5 W x its latency and the rows must add up to the whole model."""
 import math
+import re
+
+import numpy as np
 
 import pytest
 
@@ -52,8 +55,13 @@ def _check_closure(rep, before):
     model = rows["(model)"]
     for key in ("latency_ms", "energy_per_inference_mj", "net_energy_per_inference_mj"):
         assert sum(r[key] for r in parts) == pytest.approx(model[key], rel=1e-9)
+    # Shares are over the "ok" rows. Beside busy processes every row's CI can include zero (the
+    # rounds' latencies vary more than the mean on a 2-CPU machine with two busy loops, seen in
+    # 3 of 18 runs), and then no row has a share.
     ok = [r for r in parts if r["status"] == "ok"]
-    assert ok and sum(r["energy_pct"] for r in ok) == pytest.approx(100.0, rel=1e-9)
+    if ok:
+        assert sum(r["energy_pct"] for r in ok) == pytest.approx(100.0, rel=1e-9)
+    assert all(math.isnan(r["energy_pct"]) for r in parts if r["status"] != "ok")
     ops = [r for r in rep.rows if r["kind"] == "op"]
     un_before = next(r for r in before.rows if r["kind"] == "unattributed")
     un = rows["(unattributed)"]
@@ -117,6 +125,83 @@ def test_op_module_is_exportable(net):
     assert out.shape == (1, 8 * 16 * 16)
     ep = torch.export.export(mod, (flat.args[0],), strict=False)
     assert ep.module()(flat.args[0]).shape == (1, 2048)
+
+
+class _Dropped:
+    """The observer's stamps with every call of one op in one round's forwards left out, as a
+    starved observer drops events (stress run 2 of 2026-11-30 broke the closure that way, or by an
+    op that ran inside a layer's window in one round)."""
+
+    def __init__(self, stamps, name, t0, t1):
+        self.s, self.name, self.t0, self.t1 = stamps, name, t0, t1
+        self.clock, self.dropped, self.launch_times = stamps.clock, 0, False
+
+    def windows(self, depth=0):
+        w = self.s.windows(depth)
+        gone = (np.array([w["names"][o] for o in w["op"]]) == self.name) & (w["t0_ns"] >= self.t0) & (
+            w["t1_ns"] <= self.t1)
+        return {"op": w["op"][~gone], "t0_ns": w["t0_ns"][~gone], "t1_ns": w["t1_ns"][~gone], "names": w["names"]}
+
+
+@needs_native
+def test_an_op_missing_from_a_round_keeps_the_rows_adding_up(net):
+    model, x = net
+    calls = op_capture.capture_op_calls(model, (x,), {}, select_layers(model, None))
+    # 4 rounds, as in test_in_situ_rows_from_the_observer: with 3, a loaded run left no row "ok".
+    prof = LayerProfiler(model, sensor="constant:5", rate_hz=2000, mode="in-situ", idle_power_w=1.0, rounds=4,
+                         max_round_s=0.3, min_window_s=0.02)
+    with torch_native.OpObserver(max_depth=1) as obs:
+        before = prof.profile(x)
+    cy = before.cycles
+    in_round_1 = np.asarray(cy["round"]) == 1
+    t0, t1 = int(np.asarray(cy["model_t0_ns"])[in_round_1].min()), int(np.asarray(cy["model_t1_ns"])[in_round_1].max())
+    rep = op_rows.insitu_op_rows(before, _Dropped(obs.stamps(), "aten::add_", t0, t1), op_calls=calls)
+    _check_closure(rep, before)
+    add = next(r for r in rep.rows if r["layer"] == "aten::add_#0")
+    assert add["rounds"] == 3  # its own row keeps the rounds it was seen in
+
+
+class _Unread:
+    """The observer's stamps with every op window of one round cut to 1 ns where no reading's
+    attribution time falls: no op gets a reading in that round (a slow sensor and short ops)."""
+
+    def __init__(self, stamps, t0, t1, readings_ns):
+        self.s, self.t0, self.t1, self.at = stamps, t0, t1, np.sort(np.asarray(readings_ns, dtype=np.int64))
+        self.clock, self.dropped, self.launch_times = stamps.clock, 0, False
+
+    def windows(self, depth=0):
+        w = dict(self.s.windows(depth))
+        a, b = w["t0_ns"].copy(), w["t1_ns"].copy()
+        for j in np.flatnonzero((a >= self.t0) & (b <= self.t1)):
+            t = a[j]
+            while np.searchsorted(self.at, t, "left") != np.searchsorted(self.at, t + 1, "right"):
+                t += 2  # a reading at t or t + 1: move past it (still inside the op's stamps)
+            a[j], b[j] = t, t + 1
+        w["t0_ns"], w["t1_ns"] = a, b
+        return w
+
+
+@needs_native
+def test_an_op_round_without_any_op_reading_borrows_a_power_and_keeps_its_energy(net):
+    # Before: the ops' power was NaN in such a round while their latency was not, so their energy
+    # averaged fewer rounds than their latency (a 5 W sensor gave 5.013 W for flatten).
+    model, x = net
+    # 4 rounds, as in test_in_situ_rows_from_the_observer: with 3, a loaded run left no row "ok".
+    prof = LayerProfiler(model, sensor="constant:5", rate_hz=2000, mode="in-situ", idle_power_w=1.0, rounds=4,
+                         max_round_s=0.3, min_window_s=0.02)
+    with torch_native.OpObserver(max_depth=1) as obs:
+        before = prof.profile(x)
+    cy = before.cycles
+    in_round_1 = np.asarray(cy["round"]) == 1
+    t0, t1 = int(np.asarray(cy["model_t0_ns"])[in_round_1].min()), int(np.asarray(cy["model_t1_ns"])[in_round_1].max())
+    rep = op_rows.insitu_op_rows(before, _Unread(obs.stamps(), t0, t1, before.attribution_t_ns))
+    _check_closure(rep, before)
+    op_win = [w for w in rep.window_records if w.kind == "op" and w.round == 1]
+    assert op_win and all(w.num_samples == 0 and w.mean_power_w == 5.0 for w in op_win)
+    for r in (r for r in rep.rows if r["kind"] == "op"):
+        run_rounds = re.findall(r"round\(s\) ([0-9, ]+): its power there is the mean of all non-module ops' "
+                                r"readings of the run", r["note"])
+        assert r["rounds"] == 4 and run_rounds and "1" in run_rounds[0].split(", "), r["note"]
 
 
 @needs_native

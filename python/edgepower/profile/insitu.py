@@ -208,12 +208,22 @@ def outcome(run: Run, recorded: Recorded, s: Samples, power: np.ndarray) -> Outc
     dur_l = np.where(parsed["t0"] >= 0, parsed["t1"] - parsed["t0"], 0).astype(np.float64) * 1e-9
     calls_l = (parsed["t0"] >= 0).astype(np.int64)
     windows: List[Window] = []
+    # A call site no reading fell into in a round (short, beside a slow sensor) takes its power
+    # over the run there, else the model's in that round: a round with a latency and no energy
+    # left its energy averaged over fewer rounds than its latency, and (unattributed) = model -
+    # layers undefined in that round, so the rows no longer added up to the model.
+    site_cnt, site_sum = counts_l.sum(axis=0), sums_l.sum(axis=0)
+    all_cnt = int(counts_l.sum() + a.counts[c * n:].sum())
+    run_w = float(sums_l.sum() + a.sums[c * n:].sum()) / all_cnt if all_cnt else math.nan
     for r in range(run.options.rounds):
         sel = rounds_of == r
         if not sel.any():
             continue
         first, last = int(parsed["model_t0"][sel].min()), int(parsed["model_t1"][sel].max())
         forwards = int(sel.sum())
+        cnt_m = int(counts_l[sel].sum() + a.counts[c * n:][sel].sum())
+        sum_m = float(sums_l[sel].sum() + a.sums[c * n:][sel].sum())
+        round_w = sum_m / cnt_m if cnt_m else run_w  # the model's own round, else its run
         for i, site in enumerate(sites):
             dur = float(dur_l[sel, i].sum())
             cnt = int(counts_l[sel, i].sum())
@@ -223,18 +233,26 @@ def outcome(run: Run, recorded: Recorded, s: Samples, power: np.ndarray) -> Outc
                     "the readings cannot tell this call site from its neighbours (always seen in the same "
                     "proportion, or never observed): more forwards (max_round_s), or attribution='assignment'")
             else:
-                mean_w = float(sums_l[sel, i].sum()) / cnt if cnt else math.nan
-                reason = "" if cnt else (f"no sample fell into this call site in round {r} ({dur * 1e3:.3f} ms of "
-                                         "run time): more forwards (min_window_s, max_round_s) or a higher rate")
+                reason = ""
+                if cnt:
+                    mean_w = float(sums_l[sel, i].sum()) / cnt
+                else:
+                    if site_cnt[i]:
+                        mean_w, whose = float(site_sum[i]) / int(site_cnt[i]), "its mean power over the other rounds"
+                    else:
+                        mean_w = round_w
+                        whose = ("the model's mean power " + ("in that round" if cnt_m else "over the run") +
+                                 " (none fell into it in any round)")
+                    reason = (f"no sample fell into this call site in round {r} ({dur * 1e3:.3f} ms of run time): "
+                              f"its power there is {whose}; more forwards (min_window_s, max_round_s) or a higher "
+                              "rate measure it")
             windows.append(Window(site.label, site.module_name, site.call, r, "layer", first, last,
                                   int(calls_l[sel, i].sum()), duration_s=dur, energy_j=mean_w * dur, num_samples=cnt,
                                   reason=reason, forwards=forwards, num_updates=int(updates_l[sel, i].sum()),
                                   mean_power_w=mean_w))
         dur_m = float(((parsed["model_t1"][sel] - parsed["model_t0"][sel]) * 1e-9).sum())
-        cnt_m = int(counts_l[sel].sum() + a.counts[c * n:][sel].sum())
         upd_m = int(updates_l[sel].sum() + a.updates[c * n:][sel].sum())
-        sum_m = float(sums_l[sel].sum() + a.sums[c * n:][sel].sum())
-        mean_m = sum_m / cnt_m if cnt_m else math.nan
+        mean_m = round_w
         if dec is not None and np.isfinite(dec.power_w).all() and math.isfinite(dec.idle_w) and dur_m > 0:
             # the forward: its call sites at their powers, the rest of it (glue between modules) at
             # the power of unmarked time, which deconvolution cannot tell from the delays between forwards
@@ -242,7 +260,9 @@ def outcome(run: Run, recorded: Recorded, s: Samples, power: np.ndarray) -> Outc
             mean_m = (float((dec.power_w * dur_l[sel].sum(axis=0)).sum()) + dec.idle_w * (dur_m - inside)) / dur_m
         windows.append(Window(MODEL_LABEL, MODEL_LABEL, 0, r, "model", first, last, forwards, duration_s=dur_m,
                               energy_j=mean_m * dur_m, num_samples=cnt_m,
-                              reason="" if cnt_m else "no sample fell inside the forwards", forwards=forwards,
+                              reason="" if cnt_m else (f"no sample fell inside the forwards of round {r}: its power "
+                                                       "there is the model's mean power over the other rounds"),
+                              forwards=forwards,
                               num_updates=upd_m, mean_power_w=mean_m))
     rounds_done = int(len(set(rounds_of.tolist())))
     settings.update(cycles=int(c), attribution={**a.info, **dec_info})

@@ -18,8 +18,10 @@ Entry points (each returns a new Report):
   window. A reading attributed (by its attribution time, as the layers' are) to an op window
   is that op's; per round an op's latency is its stamped run time per forward and its energy
   its mean attributed power times that time (the in-situ layers' rule). An op call site that
-  got no reading in a round takes the mean power of all the round's op readings (said in its
-  note). With ``op_calls`` (:func:`.op_capture.capture_op_calls`) rows also name their module.
+  got no reading in a round takes the mean power of all the round's op readings, else the
+  run's, else the model's in that round (said in its note); one absent from a round counts in
+  ``(unattributed)`` with its mean over the other rounds. With ``op_calls``
+  (:func:`.op_capture.capture_op_calls`) rows also name their module.
 - :func:`isolation_op_rows` (isolation reports, from windows of each captured op call run
   alone: :func:`.op_isolation.measure_op_calls`, or the one-call
   :func:`.op_isolation.profile_ops_isolated`).
@@ -40,7 +42,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .._native import core as _core
-from ..energy.repeats import PerRound, combine, material, mean_ci, per_round
+from ..energy.repeats import SERIES, PerRound, combine, material, mean_ci, per_round
 from ..report import LayerRow, Report, Window
 from .capture import MODEL_LABEL
 from .rows import below_restore_noise, resolution
@@ -172,6 +174,20 @@ def _free_ops(cy: Dict[str, Any], w: Dict[str, Any]) -> Tuple[np.ndarray, ...]:
     return free, c[free], prev, int(in_model.sum())
 
 
+def _filled(pr: PerRound) -> PerRound:
+    """An op's per-round figures for ``(unattributed)`` = model - layers - ops: a round in which
+    it had no call outside a layer (its stamps dropped by a starved observer, or the op ran inside
+    a layer's window there) takes its mean over the other rounds, so the rows still add up to the
+    model exactly. The op's own row keeps only the rounds it was seen in."""
+    out = PerRound(**{k: getattr(pr, k).copy() for k in SERIES})
+    for k in ("latency_s", "gross_j", "net_j"):
+        v = getattr(out, k)
+        seen = np.isfinite(v)
+        if seen.any() and not seen.all():
+            v[~seen] = v[seen].mean()
+    return out
+
+
 def insitu_op_rows(report: Report, stamps: Any, op_calls: Optional[Sequence[Any]] = None) -> Report:
     """Splits an in-situ report's ``(unattributed)`` with the op observer's stamps.
 
@@ -222,6 +238,14 @@ def insitu_op_rows(report: Report, stamps: Any, op_calls: Optional[Sequence[Any]
     np.add.at(acc["sum"], (fr, kid), sums)
     n_all = acc["count"].sum(axis=1)
     pooled = np.where(n_all > 0, acc["sum"].sum(axis=1) / np.maximum(n_all, 1), math.nan)
+    # Where no op got a reading in a round (short ops, a slow sensor, or a round whose op stamps
+    # the observer dropped), the next guess is every op reading of the run, then the model's
+    # mean power in that round: an op with a latency and no power would leave its energy
+    # averaged over fewer rounds than its latency (gross / latency off 5 W on a 5 W sensor).
+    pooled_all = float(acc["sum"].sum() / n_all.sum()) if n_all.sum() > 0 else math.nan
+    model_pr = per_round(report.window_records, MODEL_LABEL, rounds, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        model_w = model_pr.gross_j / model_pr.latency_s
     module_of: Dict[str, str] = {}
     if op_calls:
         # Align the capture's outermost ops with the first stamped forward's, in order; the
@@ -247,14 +271,18 @@ def insitu_op_rows(report: Report, stamps: Any, op_calls: Optional[Sequence[Any]
         first = int(np.flatnonzero(sel)[0])
         after[key] = labels[int(prev[first])] if prev[first] >= 0 else ""
         pr = PerRound.empty(rounds)
-        borrowed = []
+        borrowed: Dict[str, List[int]] = {}
         for r in range(rounds):
             n, t, k = acc["calls"][r, i], acc["time"][r, i], acc["count"][r, i]
             if n == 0:
                 continue
-            mean_w = acc["sum"][r, i] / k if k else pooled[r]
-            if not k:
-                borrowed.append(r)
+            if k:
+                mean_w = acc["sum"][r, i] / k
+            else:
+                src, mean_w = next(((s_, w_) for s_, w_ in (("round", pooled[r]), ("run", pooled_all),
+                                                            ("model", model_w[r])) if math.isfinite(w_)),
+                                   ("none", math.nan))
+                borrowed.setdefault(src, []).append(r)
             pr.latency_s[r], pr.gross_j[r] = t / n, mean_w * t / n
             pr.net_j[r] = (mean_w - idle_w) * t / n if idle_w is not None else math.nan
             pr.window_s[r], pr.energy_j[r], pr.calls[r], pr.samples[r] = t, mean_w * t, n, k
@@ -264,15 +292,19 @@ def insitu_op_rows(report: Report, stamps: Any, op_calls: Optional[Sequence[Any]
                                   duration_s=t, energy_j=mean_w * t, num_samples=int(k), forwards=int(n),
                                   mean_power_w=float(mean_w)))
         note = f"in situ: op stamped by edgepower._torch, {int(acc['count'][:, i].sum())} readings attributed"
-        if borrowed:
-            note += (f"; no reading fell in it in round(s) {', '.join(map(str, borrowed))}: its power there is the mean "
-                     "of all non-module ops' readings of that round")
+        said = {"round": "the mean of all non-module ops' readings of that round",
+                "run": "the mean of all non-module ops' readings of the run (none in that round)",
+                "model": "the model's mean power in that round (no op got a reading in the run)",
+                "none": "unknown (the model got no reading either)"}
+        for src, rs in borrowed.items():
+            note += (f"; no reading fell in it in round(s) {', '.join(map(str, rs))}: its power there is "
+                     f"{said[src]}")
         if launch:
             note += "; CUDA: stamps are kernel launch times, not GPU execution"
         if mixed:
             note += " (layers marked by CUDA events: mixed clocks, use sync_layers=True)"
         note += f"; runs after {after[key]}" if after[key] else "; runs before the first layer"
-        op_pr[key] = pr
+        op_pr[key] = _filled(pr)
         ops.append(op_row(key, module_of.get(key, ""), int(key.rsplit("#", 1)[1]), OP_KIND, "", pr, idle_w, sensor,
                           estimated, note))
     meta = {"mode": "in-situ", "source": "edgepower._torch op observer (RecordFunction, outermost ops)",

@@ -196,6 +196,23 @@ def test_the_log_holds_its_whole_header_from_the_moment_it_exists(tmp_path):
         mon.stop()
 
 
+def test_a_windows_timeline_marks_bracket_what_the_monitor_measured_and_a_sample_follows():
+    # The timeline's marks bracket the measured [t0, t1], and a sample follows the end mark: a
+    # reader of the timeline's windows (the accuracy harness) can integrate them. Before, the
+    # awaited sample only followed t1, about a microsecond before the end mark: this guards the
+    # order, and could catch the old one only by chance (about 1e-3 a window at 1 kHz).
+    with PowerMonitor(sensor="constant:2", rate_hz=1000) as mon:
+        for _ in range(20):
+            with mon.window("w") as res:
+                pass
+            w = mon.timeline.windows()
+            sel = w["region"] == mon.timeline.region("w")
+            tl0, tl1 = int(w["t0_ns"][sel][-1]), int(w["t1_ns"][sel][-1])
+            m = res.measurement
+            assert tl0 <= m.t0_ns < m.t1_ns <= tl1
+            assert int(mon.samples().t_ns[-1]) >= tl1
+
+
 def test_crash_mid_run_leaves_the_samples_readable(tmp_path):
     path = tmp_path / "crash.csv"
     code = (

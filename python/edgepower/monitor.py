@@ -204,10 +204,7 @@ class PowerMonitor:
         t1 = _core.now_ns()
         self.timeline.end(self.timeline.region(name))
         t0 = self._open.pop(name)
-        # The timeline's marks bracket [t0, t1]; the awaited sample follows the end mark too, so
-        # a reader of the timeline's windows can integrate them (the accuracy harness found its
-        # last idle window ending a microsecond after the last sample: NaN, CI).
-        self.wait_for_sample_after(_core.now_ns())
+        self.wait_for_sample_after(_core.now_ns())  # after the end mark too: timeline readers integrate it
         m = self.measure(t0, t1, name=name)
         if self.spool is not None:
             self.spool.note({"type": "window", **{k: v for k, v in m.to_dict().items() if k != "provenance"}})

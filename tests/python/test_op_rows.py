@@ -127,6 +127,20 @@ def test_op_module_is_exportable(net):
     assert ep.module()(flat.args[0]).shape == (1, 2048)
 
 
+def _in_situ_with_round_1(model, x):
+    """An in-situ profile on the 5 W constant sensor with the op observer: (report, stamps, and
+    the span of round 1's forwards). 4 rounds, as in test_in_situ_rows_from_the_observer: with 3,
+    a loaded run left no row "ok"."""
+    prof = LayerProfiler(model, sensor="constant:5", rate_hz=2000, mode="in-situ", idle_power_w=1.0, rounds=4,
+                         max_round_s=0.3, min_window_s=0.02)
+    with torch_native.OpObserver(max_depth=1) as obs:
+        before = prof.profile(x)
+    cy = before.cycles
+    in_round_1 = np.asarray(cy["round"]) == 1
+    t0, t1 = int(np.asarray(cy["model_t0_ns"])[in_round_1].min()), int(np.asarray(cy["model_t1_ns"])[in_round_1].max())
+    return before, obs.stamps(), t0, t1
+
+
 class _Dropped:
     """The observer's stamps with every call of one op in one round's forwards left out, as a
     starved observer drops events (stress run 2 of 2026-11-30 broke the closure that way, or by an
@@ -147,15 +161,8 @@ class _Dropped:
 def test_an_op_missing_from_a_round_keeps_the_rows_adding_up(net):
     model, x = net
     calls = op_capture.capture_op_calls(model, (x,), {}, select_layers(model, None))
-    # 4 rounds, as in test_in_situ_rows_from_the_observer: with 3, a loaded run left no row "ok".
-    prof = LayerProfiler(model, sensor="constant:5", rate_hz=2000, mode="in-situ", idle_power_w=1.0, rounds=4,
-                         max_round_s=0.3, min_window_s=0.02)
-    with torch_native.OpObserver(max_depth=1) as obs:
-        before = prof.profile(x)
-    cy = before.cycles
-    in_round_1 = np.asarray(cy["round"]) == 1
-    t0, t1 = int(np.asarray(cy["model_t0_ns"])[in_round_1].min()), int(np.asarray(cy["model_t1_ns"])[in_round_1].max())
-    rep = op_rows.insitu_op_rows(before, _Dropped(obs.stamps(), "aten::add_", t0, t1), op_calls=calls)
+    before, stamps, t0, t1 = _in_situ_with_round_1(model, x)
+    rep = op_rows.insitu_op_rows(before, _Dropped(stamps, "aten::add_", t0, t1), op_calls=calls)
     _check_closure(rep, before)
     add = next(r for r in rep.rows if r["layer"] == "aten::add_#0")
     assert add["rounds"] == 3  # its own row keeps the rounds it was seen in
@@ -186,15 +193,8 @@ def test_an_op_round_without_any_op_reading_borrows_a_power_and_keeps_its_energy
     # Before: the ops' power was NaN in such a round while their latency was not, so their energy
     # averaged fewer rounds than their latency (a 5 W sensor gave 5.013 W for flatten).
     model, x = net
-    # 4 rounds, as in test_in_situ_rows_from_the_observer: with 3, a loaded run left no row "ok".
-    prof = LayerProfiler(model, sensor="constant:5", rate_hz=2000, mode="in-situ", idle_power_w=1.0, rounds=4,
-                         max_round_s=0.3, min_window_s=0.02)
-    with torch_native.OpObserver(max_depth=1) as obs:
-        before = prof.profile(x)
-    cy = before.cycles
-    in_round_1 = np.asarray(cy["round"]) == 1
-    t0, t1 = int(np.asarray(cy["model_t0_ns"])[in_round_1].min()), int(np.asarray(cy["model_t1_ns"])[in_round_1].max())
-    rep = op_rows.insitu_op_rows(before, _Unread(obs.stamps(), t0, t1, before.attribution_t_ns))
+    before, stamps, t0, t1 = _in_situ_with_round_1(model, x)
+    rep = op_rows.insitu_op_rows(before, _Unread(stamps, t0, t1, before.attribution_t_ns))
     _check_closure(rep, before)
     op_win = [w for w in rep.window_records if w.kind == "op" and w.round == 1]
     assert op_win and all(w.num_samples == 0 and w.mean_power_w == 5.0 for w in op_win)

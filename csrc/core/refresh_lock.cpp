@@ -150,14 +150,31 @@ bool RefreshLock::fit_learned(std::string* why) {
   std::vector<double> d(n - 1);
   for (std::size_t i = 0; i + 1 < n; ++i) d[i] = learn_t_[i + 1] - learn_t_[i];
   std::sort(d.begin(), d.end());
-  // The shortest cluster of intervals is one refresh (a reading that did not change at a refresh
-  // makes an interval of two); its median is the first guess of the period.
-  const double q = d[d.size() / 10];
-  std::vector<double> one;
-  for (double x : d) {
-    if (x <= 1.5 * q) one.push_back(x);
+  // The period: the largest P (the shortest interval divided by 1, 2, ... 8) of which nearly every
+  // interval is a whole multiple. A reading that does not change at every refresh (a running
+  // average that moves by less than an LSB) leaves intervals of several refreshes.
+  const double tol0 = static_cast<double>(o_.learn_poll_ns) + 20'000.0;  // a change is seen up to a poll late
+  const double shortest = d[std::min<std::size_t>(1, d.size() - 1)];     // the second: one outlier aside
+  double b = kNaN;
+  for (int m = 1; m <= 8; ++m) {
+    const double p = shortest / m;
+    if (p < 2.0 * static_cast<double>(o_.learn_poll_ns)) break;
+    // An interval of j periods is off by up to two changes' errors plus j times p's own error
+    // (the shortest interval's two errors over m); never more than a third of p.
+    std::size_t fit = 0;
+    for (double x : d) {
+      const double j = std::nearbyint(x / p);
+      if (std::fabs(x - j * p) <= std::min(p / 3.0, 2.0 * tol0 + j * 2.0 * tol0 / m)) ++fit;
+    }
+    if (fit * 10 >= d.size() * 9) {
+      b = p;
+      break;
+    }
   }
-  double b = one[one.size() / 2], a = learn_t_[0];
+  if (!std::isfinite(b)) {
+    b = shortest;  // the residual check below says why it does not fit
+  }
+  double a = learn_t_[0];
   if (!(b >= 2.0 * static_cast<double>(o_.learn_poll_ns))) {
     *why = "readings changed every " + us(b) + ", too fast to lock to with polls every " +
            us(static_cast<double>(o_.learn_poll_ns));

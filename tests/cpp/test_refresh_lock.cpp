@@ -23,6 +23,7 @@ struct Sim {
   int64_t wake_ns = 8'000;        // wake-up latency, uniform 0..wake_ns
   double long_wake_share = 0.002; // wake-ups delayed by 2 ms (a busy machine)
   bool constant = false;          // the value never changes
+  double change_share = 1.0;      // share of refreshes that change the value
   uint32_t seed = 7;
 
   // Results.
@@ -40,7 +41,7 @@ struct Sim {
     for (int64_t k = static_cast<int64_t>(std::ceil((t0 - phase_ns) / period_ns));; ++k) {
       const auto c = static_cast<int64_t>(phase_ns + k * period_ns) + jit(rng);
       if (c > t1) break;
-      if (c > t0) change_ns.push_back(c);
+      if (c > t0 && (change_share >= 1.0 || u(rng) < change_share)) change_ns.push_back(c);
     }
     std::size_t seen = 0;  // changes before the current read's sampling instant
     std::size_t last_counted = 0;
@@ -135,6 +136,19 @@ TEST(RefreshLock, LocksWithoutAGuessAndAtTheFastestRefresh) {
   RefreshLock lock2{RefreshLockOptions{}};
   calm.run(lock2, 0, 10'000'000'000LL);
   EXPECT_GE(static_cast<double>(calm.within) / calm.refreshes, 0.99) << calm.within << " / " << calm.refreshes;
+}
+
+TEST(RefreshLock, LocksWhenTheReadingChangesOnlyAtSomeRefreshes) {
+  // A running average (N=512) moves the register by an LSB only every few refreshes: the
+  // intervals between changes are several periods, the shortest often two or three.
+  Sim sim;
+  sim.period_ns = 0.28e6;  // one channel of 3 at 140 us + 140 us
+  sim.jitter_ns = 5'000;
+  sim.change_share = 0.3;
+  RefreshLock lock(guess(1e-3));  // hwmon states the whole cycle, 0.84 ms, in whole ms
+  sim.run(lock, 0, 10'000'000'000LL);
+  ASSERT_EQ(lock.state(), RefreshState::Locked) << lock.note();
+  EXPECT_NEAR(lock.period_ns(), sim.period_ns, 100.0);
 }
 
 TEST(RefreshLock, ConstantReadingsFallBackAndSaySo) {

@@ -52,10 +52,12 @@ def test_refresh_mode_locks_to_the_ina3221_and_reads_each_refresh_soon_after_it(
     # 90 % of refreshes read before the next one is due (half a period, 1.1 ms) rather than missed.
     assert np.median(lat) <= 150_000, np.percentile(lat, [50, 90, 99])
     assert np.mean(lat <= emu.refresh_s / 3 / 2 * 1e9) >= 0.9, np.percentile(lat, [50, 90, 99])
-    # Cost: reads per refresh, not 1 kHz: an after-read, a guard read when the change comes late,
-    # 4-6 reads on every 4th refresh (the probe): at most 4 on average (10 kHz would be 22).
+    # Cost: reads per refresh, not a fixed rate: an after-read; up to 5 guard reads (a look of 4
+    # guards) when the change comes late or the reading came out the same (about 1 refresh in 4
+    # here: noise below an LSB); 5-8 reads on every 4th refresh (the probe). At most 6 on average
+    # (10 kHz polling is 22).
     reads_per_refresh = (n1 - n0) / (1.5 / (emu.refresh_s / 3))
-    assert reads_per_refresh <= 4.0, reads_per_refresh
+    assert reads_per_refresh <= 6.0, reads_per_refresh
     # Same readings: the board total is 5 W +- noise (0.05 W per conversion) and the 8 mA LSB.
     p = d["power_w"][-(n1 - n0):, 0]
     assert np.mean(p) == pytest.approx(5.0, abs=0.05)

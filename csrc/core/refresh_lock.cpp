@@ -158,7 +158,7 @@ bool RefreshLock::fit_learned(std::string* why) {
   double b = kNaN;
   for (int m = 1; m <= 8; ++m) {
     const double p = shortest / m;
-    if (p < 2.0 * static_cast<double>(o_.learn_poll_ns)) break;
+    if (p < 3.0 * tol0) break;  // finer, any change sits within tol0 of some multiple: no test
     // An interval of j periods is off by up to two changes' errors plus j times p's own error
     // (the shortest interval's two errors over m); never more than a third of p.
     std::size_t fit = 0;
@@ -175,9 +175,9 @@ bool RefreshLock::fit_learned(std::string* why) {
     b = shortest;  // the residual check below says why it does not fit
   }
   double a = learn_t_[0];
-  if (!(b >= 2.0 * static_cast<double>(o_.learn_poll_ns))) {
+  if (!(b >= 3.0 * tol0)) {
     *why = "readings changed every " + us(b) + ", too fast to lock to with polls every " +
-           us(static_cast<double>(o_.learn_poll_ns));
+           us(static_cast<double>(o_.learn_poll_ns)) + " (need 3 x " + us(tol0) + ")";
     return false;
   }
   // Refine on the first 8, 16, 32, ... changes so that the index of each change is never a

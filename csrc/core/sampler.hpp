@@ -97,7 +97,8 @@ struct SamplerStats {
   std::vector<std::size_t> counter_resets;         ///< per rail: counter resets seen
   std::vector<std::size_t> negative_power_samples; ///< per rail: samples with power < 0
   std::string last_counter_reset;    ///< e.g. "rail package-0: 1000 J -> 0 J at t_ns=..."
-  // Refresh lock (mode "refresh"; zeros / NaN in mode "fixed").
+  // Refresh lock (mode "refresh"; zeros / NaN in mode "fixed"). Unlike the figures above, these
+  // describe the latest start() only: each run learns the refresh afresh.
   std::string mode = "fixed";        ///< "fixed" (rate_hz) or "refresh" (refresh_lock)
   std::string refresh_state;         ///< "learning", "locked" or "fallback" ("" in mode fixed)
   double refresh_guess_s = std::numeric_limits<double>::quiet_NaN();   ///< the starting guess

@@ -150,6 +150,87 @@ def bench_sampler(seconds: float, pairs: int = 10):
     return rows
 
 
+def refresh_read_latency(emu, d, t_from):
+    """Ground truth from the INA3221 emulator: for each register refresh it wrote after t_from,
+    the end of the first read that started after the write, minus the write (ns)."""
+    writes = np.sort(np.asarray(emu.emulator.refresh_writes(), np.int64))
+    t = d["t_ns"]
+    start = t - d["read_ns"]
+    writes = writes[(writes > t_from) & (writes < start[-1])]
+    idx = np.searchsorted(start, writes, side="left")
+    return (t[idx] - writes).astype(np.float64)
+
+
+def bench_refresh(seconds: float, pairs: int = 4):
+    """Refresh-locked sampling ("refresh") beside fixed-rate polling (1 and 10 kHz) on the INA3221
+    emulator (default N=1 at 1.1 ms: 6.6 ms refresh; Jetson's N=512 at 140 us: 0.84 ms): CPU of
+    the sampling thread (its thread CPU clock), how soon each refresh was read (the emulator's
+    write instants against the samples), and the slowdown of a 2-thread matmul (alternating
+    chunks without / with the sampler, medians)."""
+    from edgepower.testing import Ina3221
+    rows = []
+    load = Load("matmul")
+    load.run(0.3)
+    chunk = seconds / pairs
+    for label, kw in (("N=1 1.1ms", dict(averages=1, conversion_s=1.1e-3)),
+                      ("N=512 140us", dict(averages=512, conversion_s=140e-6))):
+        # A load that changes (3 W / 8 W, 50 ms square): under N=512 a constant one never moves
+        # the register by an LSB, and then there is nothing to lock to (it falls back, rightly).
+        with Ina3221(_core.SquareSensor(3.0, 8.0, 0.05), noise_w=0.05, **kw) as emu:
+            sensor = emu.sensor()
+            for mode in (1000, 10000, "refresh"):
+                base, loaded, cpu, wall, lat, err, reads, st = [], [], [], [], [], [], [], None
+                for _ in range(pairs):
+                    base.append(load.run(chunk))
+                    s = (_core.Sampler(sensor, 1000.0, refresh=True) if mode == "refresh"
+                         else _core.Sampler(sensor, float(mode)))
+                    w0 = time.perf_counter()
+                    s.start()
+                    time.sleep(0.5)  # learning (refresh) / settling, outside the measured part
+                    t_from = time.monotonic_ns()
+                    loaded.append(load.run(chunk))
+                    s.stop()
+                    wall.append(time.perf_counter() - w0)
+                    st = s.stats()
+                    cpu.append(st["cpu_s"])
+                    d = s.samples(0)
+                    lat.append(refresh_read_latency(emu, d, t_from))
+                    # Energy of the board total over the measured part, samples (trapezoid) vs truth.
+                    k = d["t_ns"] >= t_from
+                    tt, pp = d["t_ns"][k], d["power_w"][k, 0]
+                    true_j = emu.true_energy_j(int(tt[0]), int(tt[-1]))
+                    err.append(100.0 * (np.trapezoid(pp, tt * 1e-9) - true_j) / true_j)
+                    reads.append(int(k.sum()))
+                lat_all = np.concatenate(lat)
+                r = {"sensor": label, "sampler": f"{mode} Hz" if mode != "refresh" else "refresh",
+                     "sampler_cpu_pct": 100.0 * sum(cpu) / sum(wall),
+                     "achieved_rate_hz": st["achieved_rate_hz"],
+                     "refreshes": int(lat_all.size),
+                     # reads in the measured part per register refresh (any channel) written then
+                     "reads_per_refresh": sum(reads) / max(1, int(lat_all.size)),
+                     "refresh_read_within_50us_pct": 100.0 * float(np.mean(lat_all <= 50_000)),
+                     "refresh_read_p50_us": float(np.percentile(lat_all, 50) / 1e3),
+                     "refresh_read_p99_us": float(np.percentile(lat_all, 99) / 1e3),
+                     "matmul_slowdown_pct": 100.0 * (1 - np.median(loaded) / np.median(base)),
+                     "energy_error_pct_median": float(np.median(err)),
+                     "energy_error_pct_max_abs": float(np.max(np.abs(err)))}
+                if mode == "refresh":
+                    r.update({k: st[k] for k in ("refresh_state", "refresh_period_s", "refresh_within_50us_share",
+                                                 "refresh_learns", "refresh_fallbacks", "refresh_note")})
+                rows.append(r)
+                print(f"  {label:<12} {r['sampler']:<9} cpu {r['sampler_cpu_pct']:5.2f}%  rate "
+                      f"{r['achieved_rate_hz']:7.1f} Hz ({r['reads_per_refresh']:.2f} reads/refresh)  refreshes read within 50 us "
+                      f"{r['refresh_read_within_50us_pct']:5.1f}% (p50 {r['refresh_read_p50_us']:6.1f}, p99 "
+                      f"{r['refresh_read_p99_us']:7.1f} us, {r['refreshes']})  matmul slowed "
+                      f"{r['matmul_slowdown_pct']:+5.1f}%  energy err median {r['energy_error_pct_median']:+.2f}% "
+                      f"(max |{r['energy_error_pct_max_abs']:.2f}|%)"
+                      + (f"  [{st['refresh_state']}, period {st['refresh_period_s'] * 1e3:.4f} ms, self-reported "
+                         f"{100 * st['refresh_within_50us_share']:.1f}% within 50 us"
+                         f"{'; ' + st['refresh_note'] if st['refresh_note'] else ''}]" if mode == "refresh" else ""),
+                      flush=True)
+    return rows
+
+
 def bench_mark(n=1_000_000):
     tl = _core.Timeline()
     rid = tl.region("layer")
@@ -236,12 +317,23 @@ def bench_energy(n=10_000_000, windows=10_000):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs (less precise)")
+    ap.add_argument("--only-refresh", action="store_true", help="only the refresh-locked sampling comparison")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "core.json"))
     args = ap.parse_args()
     seconds = 1.5 if args.quick else 4.0
     print(f"edgepower core benchmarks on {platform.node()} ({os.cpu_count()} CPUs), {time.strftime('%Y-%m-%d %H:%M')}")
+    if args.only_refresh:
+        print("refresh-locked sampling vs fixed-rate polling (INA3221 emulator, ground truth from its writes):")
+        refresh = bench_refresh(2 * seconds)
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out.replace(".json", "_refresh.json"), "w") as f:
+            json.dump({"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+                       "refresh": refresh}, f, indent=2)
+        return
     print("sampler (native thread vs a Python thread with time.sleep deadlines, same sensor):")
     sampler = bench_sampler(seconds)
+    print("refresh-locked sampling vs fixed-rate polling (INA3221 emulator, ground truth from its writes):")
+    refresh = bench_refresh(2 * seconds)
     print("marks:")
     mark = bench_mark()
     print("energy:")
@@ -249,7 +341,7 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
-                   "sampler": sampler, "mark": mark, "energy": energy}, f, indent=2)
+                   "sampler": sampler, "refresh": refresh, "mark": mark, "energy": energy}, f, indent=2)
     print(f"wrote {args.out}")
 
 

@@ -61,6 +61,9 @@ void register_emulators(py::module_& m) {
                              [](const Ina3221Emulator& e) { return e.config().shunt_conversion_s; })
       .def_property_readonly("labels", [](const Ina3221Emulator& e) { return e.config().labels; })
       .def_property_readonly("conversions", &Ina3221Emulator::conversions)
+      .def("refresh_writes", &Ina3221Emulator::refresh_writes,
+           "When each shunt register refresh (any channel) began to be visible in the files (CLOCK_MONOTONIC ns "
+           "just before the write), oldest first: the ground truth of how soon a reader saw each refresh.")
       .def("true_power_w", &Ina3221Emulator::true_power_w, py::arg("channel"), py::arg("t_ns"))
       .def("true_energy_j", &Ina3221Emulator::true_energy_j, py::arg("channel"), py::arg("t0_ns"), py::arg("t1_ns"));
 

@@ -58,6 +58,20 @@ py::dict stats_dict(const Sampler& sm, const SamplerStats& s) {
   d["last_counter_reset"] = s.last_counter_reset;
   d["negative_power_samples"] = total(s.negative_power_samples);
   d["negative_power_per_rail"] = per_rail(sm, s.negative_power_samples);
+  d["mode"] = s.mode;
+  d["refresh_state"] = s.refresh_state;
+  d["refresh_guess_s"] = s.refresh_guess_s;
+  d["refresh_period_s"] = s.refresh_period_s;
+  d["refresh_phase_ns"] = s.refresh_phase_ns;
+  d["refreshes"] = s.refreshes;
+  d["refreshes_changed"] = s.refreshes_changed;
+  d["refreshes_late"] = s.refreshes_late;
+  d["refresh_within_50us_share"] = s.refresh_within_50us_share;
+  d["refresh_latency_p50_us"] = s.refresh_latency_p50_us;
+  d["refresh_latency_p99_us"] = s.refresh_latency_p99_us;
+  d["refresh_learns"] = s.refresh_learns;
+  d["refresh_fallbacks"] = s.refresh_fallbacks;
+  d["refresh_note"] = s.refresh_note;
   return d;
 }
 }  // namespace
@@ -66,14 +80,17 @@ void register_sampler(py::module_& m) {
   // A SensorError in Python too: code that handles the sampler's failures handles its limits.
   py::register_exception<SamplerLimitError>(m, "SamplerLimitError", m.attr("SensorError").ptr());
   py::class_<Sampler, SamplerPtr>(m, "Sampler",
-                                  "A native thread reading one sensor at rate_hz on absolute deadlines. "
+                                  "A native thread reading one sensor at rate_hz on absolute deadlines (refresh=True: just after "
+                                  "each sensor refresh, learnt from the readings; rate_hz is then the fallback). "
                                   "It never takes the GIL. Stored samples are capped (max_samples, or "
                                   "max_memory_mb; default 10 % of physical RAM): memory_policy 'stop' stops "
                                   "with SamplerLimitError at the cap, 'rolling' keeps the newest samples.")
       .def(py::init([](SensorPtr sensor, double rate_hz, int max_failures, std::size_t chunk, int rt,
                        std::size_t max_samples, py::object max_memory_mb, const std::string& policy,
-                       std::size_t max_chunks) {
+                       std::size_t max_chunks, bool refresh, py::object refresh_guess_s) {
              SamplerOptions o;
+             o.refresh_lock = refresh;
+             if (!refresh_guess_s.is_none()) o.refresh_guess_s = refresh_guess_s.cast<double>();
              o.realtime_priority = rt;
              o.rate_hz = rate_hz;
              o.max_consecutive_failures = max_failures;
@@ -95,7 +112,8 @@ void register_sampler(py::module_& m) {
            py::arg("sensor"), py::arg("rate_hz") = 1000.0, py::arg("max_consecutive_failures") = 100,
            py::arg("chunk_samples") = 16384, py::arg("realtime_priority") = 0, py::kw_only(),
            py::arg("max_samples") = 0, py::arg("max_memory_mb") = py::none(), py::arg("memory_policy") = "stop",
-           py::arg("max_chunks") = SamplerOptions{}.max_chunks)
+           py::arg("max_chunks") = SamplerOptions{}.max_chunks, py::arg("refresh") = false,
+           py::arg("refresh_guess_s") = py::none())
       .def_static("check_rate_hz", &Sampler::check_rate_hz, py::arg("rate_hz"),
                   "Raises ValueError unless MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ (the sampler's own check).")
       .def_readonly_static("MIN_RATE_HZ", &Sampler::kMinRateHz)
@@ -113,6 +131,8 @@ void register_sampler(py::module_& m) {
       .def_property_readonly("rails", &Sampler::rails)
       .def_property_readonly("has_counter", &Sampler::has_counter)
       .def_property_readonly("rate_hz", [](const Sampler& s) { return s.options().rate_hz; })
+      .def_property_readonly("refresh", [](const Sampler& s) { return s.options().refresh_lock; },
+                             "True: reads each sensor refresh just after it (rate_hz is the fallback polling rate).")
       .def_property_readonly("max_samples", &Sampler::max_samples, "The cap on stored samples.")
       .def_property_readonly("memory_policy", [](const Sampler& s) { return memory_policy_name(s.options().memory_policy); })
       .def_property_readonly("first_index", &Sampler::first_index,

@@ -132,6 +132,15 @@ Sampler::Sampler(SensorPtr sensor, SamplerOptions options)
   rails_ = sensor_->num_rails();
   has_counter_ = sensor_->info().has_counter;
   period_ns_ = static_cast<int64_t>(std::llround(1e9 / options_.rate_hz));
+  if (options_.refresh_lock) {
+    const double g = options_.refresh_guess_s;
+    if (!std::isnan(g) && !(g > 0 && g <= 10.0)) {
+      throw std::invalid_argument("refresh_guess_s must be a refresh period in seconds, > 0 and <= 10 (or NaN: the "
+                                  "sensor's update_interval_s), got " + fmt(g));
+    }
+    const double stated = sensor_->info().update_interval_s;
+    refresh_guess_s_ = std::isfinite(g) ? g : (std::isfinite(stated) && stated > 0 ? stated : kNaN);
+  }
   bytes_per_sample_ = sizeof(int64_t) + 2 * sizeof(int32_t) + rails_ * sizeof(double) * (has_counter_ ? 2 : 1);
 
   if (options_.max_samples && options_.max_memory_bytes) {
@@ -292,7 +301,7 @@ void Sampler::record_failure(const std::exception& e, bool count_as_read_error) 
 
 // ---- sampling thread ------------------------------------------------------------------------
 
-void Sampler::account(const double* power, const double* counter, int64_t t, int32_t read_ns, int32_t late_ns) {
+bool Sampler::account(const double* power, const double* counter, int64_t t, int32_t read_ns, int32_t late_ns) {
   lateness_.add(late_ns);
   read_.add(read_ns);
   if (size() == 0) first_t_ns_.store(t, std::memory_order_relaxed);
@@ -301,6 +310,7 @@ void Sampler::account(const double* power, const double* counter, int64_t t, int
   // else the counters.
   const bool use_power = sensor_->info().has_power || !has_counter_;
   const double* v = use_power ? power : counter;
+  bool changed = false;
   if (have_prev_) {
     bool eq = true;
     for (std::size_t r = 0; r < rails_ && eq; ++r) eq = same(v[r], prev_values_[r]);
@@ -310,6 +320,7 @@ void Sampler::account(const double* power, const double* counter, int64_t t, int
       if (changes_.load(std::memory_order_relaxed) == 0) first_change_ns_.store(t, std::memory_order_relaxed);
       last_change_ns_.store(t, std::memory_order_relaxed);
       changes_.fetch_add(1, std::memory_order_relaxed);
+      changed = true;
     }
   }
   std::copy(v, v + rails_, prev_values_.begin());
@@ -317,7 +328,7 @@ void Sampler::account(const double* power, const double* counter, int64_t t, int
   for (std::size_t r = 0; r < rails_; ++r) {
     if (power[r] < 0) negative_[r].fetch_add(1, std::memory_order_relaxed);
   }
-  if (!has_counter_) return;
+  if (!has_counter_) return changed;
   const SensorInfo& info = sensor_->info();
   const double update_s = std::isfinite(info.update_interval_s) && info.update_interval_s > 0 ? info.update_interval_s : 0.0;
   for (std::size_t r = 0; r < rails_; ++r) {
@@ -342,6 +353,7 @@ void Sampler::account(const double* power, const double* counter, int64_t t, int
     }
     prev_counter_[r] = c;
   }
+  return changed;
 }
 
 void Sampler::run() {
@@ -358,6 +370,15 @@ void Sampler::run() {
   int consecutive = 0;
   std::size_t index = size();
   int64_t next = now_ns();
+  std::unique_ptr<RefreshLock> lock;
+  if (options_.refresh_lock) {
+    RefreshLockOptions ro;
+    ro.guess_period_s = refresh_guess_s_;
+    ro.fallback_poll_ns = period_ns_;
+    lock = std::make_unique<RefreshLock>(ro);
+    next = lock->begin(next);
+    publish(*lock);
+  }
   auto stop_at_limit = [&](bool table) {
     {
       std::lock_guard<std::mutex> lock(error_mutex_);
@@ -397,6 +418,7 @@ void Sampler::run() {
       record_failure(e);
     }
     const int64_t t = now_ns();
+    bool changed = false;
     if (ok) {
       consecutive = 0;
       Chunk* chunk;
@@ -415,7 +437,7 @@ void Sampler::run() {
       chunk->lateness_ns[i] = late_ns;
       std::copy(power.begin(), power.end(), chunk->power_w.begin() + i * rails_);
       if (has_counter_) std::copy(counter.begin(), counter.end(), chunk->counter_j.begin() + i * rails_);
-      account(power.data(), counter.data(), t, read_ns, late_ns);
+      changed = account(power.data(), counter.data(), t, read_ns, late_ns);
       ++index;
       count_.store(index, std::memory_order_release);
       // Allocate the next chunk half a chunk ahead, in the slack before the next deadline.
@@ -434,6 +456,11 @@ void Sampler::run() {
       failed_.store(true, std::memory_order_release);
       break;
     }
+    if (lock) {
+      next = ok ? lock->on_read(wake, t, changed) : lock->on_failure(t);
+      publish(*lock);
+      continue;
+    }
     next += period_ns_;
     // Deadlines already passed by a whole period are skipped and counted, never caught up.
     const int64_t after = now_ns();
@@ -448,6 +475,26 @@ void Sampler::run() {
     cpu_ns_.fetch_add(static_cast<int64_t>(cpu.tv_sec) * 1000000000LL + cpu.tv_nsec, std::memory_order_relaxed);
   }
   running_.store(false, std::memory_order_release);
+}
+
+void Sampler::publish(const RefreshLock& lock) {
+  const RefreshCounts& c = lock.counts();
+  const double lat = lock.last_latency_ns();
+  if (std::isfinite(lat)) refresh_latency_.add(static_cast<int32_t>(std::min(lat, 2e9)));
+  refresh_state_.store(static_cast<int>(lock.state()), std::memory_order_relaxed);
+  refresh_period_ns_.store(lock.period_ns(), std::memory_order_relaxed);
+  refresh_phase_ns_.store(lock.phase_ns(), std::memory_order_relaxed);
+  refreshes_.store(c.refreshes, std::memory_order_relaxed);
+  refreshes_changed_.store(c.seen, std::memory_order_relaxed);
+  refreshes_within_.store(c.within, std::memory_order_relaxed);
+  refreshes_late_.store(c.late_wakeups, std::memory_order_relaxed);
+  if (c.learns != refresh_learns_.load(std::memory_order_relaxed) ||
+      c.fallbacks != refresh_fallbacks_.load(std::memory_order_relaxed)) {
+    std::lock_guard<std::mutex> guard(error_mutex_);
+    refresh_note_ = lock.note();
+    refresh_learns_.store(c.learns, std::memory_order_relaxed);
+    refresh_fallbacks_.store(c.fallbacks, std::memory_order_relaxed);
+  }
 }
 
 // ---- readers --------------------------------------------------------------------------------
@@ -549,6 +596,25 @@ SamplerStats Sampler::stats() const {
     s.last_error = last_error_;
     s.stop_reason = stop_reason_;
     s.last_counter_reset = last_reset_;
+    s.refresh_note = refresh_note_;
+  }
+  if (options_.refresh_lock) {
+    s.mode = "refresh";
+    s.refresh_state = refresh_state_name(static_cast<RefreshState>(refresh_state_.load(std::memory_order_relaxed)));
+    s.refresh_guess_s = refresh_guess_s_;
+    s.refresh_period_s = refresh_period_ns_.load(std::memory_order_relaxed) * 1e-9;
+    s.refresh_phase_ns = refresh_phase_ns_.load(std::memory_order_relaxed);
+    s.refreshes = refreshes_.load(std::memory_order_relaxed);
+    s.refreshes_changed = refreshes_changed_.load(std::memory_order_relaxed);
+    s.refreshes_late = refreshes_late_.load(std::memory_order_relaxed);
+    if (s.refreshes > 0) {
+      s.refresh_within_50us_share =
+          static_cast<double>(refreshes_within_.load(std::memory_order_relaxed)) / static_cast<double>(s.refreshes);
+    }
+    s.refresh_latency_p50_us = refresh_latency_.quantile_ns(0.50) / 1000.0;
+    s.refresh_latency_p99_us = refresh_latency_.quantile_ns(0.99) / 1000.0;
+    s.refresh_learns = refresh_learns_.load(std::memory_order_relaxed);
+    s.refresh_fallbacks = refresh_fallbacks_.load(std::memory_order_relaxed);
   }
   s.counter_resets.resize(rails_);
   s.negative_power_samples.resize(rails_);

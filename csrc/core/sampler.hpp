@@ -6,12 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "refresh_lock.hpp"
 #include "sensor.hpp"
 
 namespace edgepower {
@@ -28,7 +30,12 @@ const char* memory_policy_name(MemoryPolicy p);
 MemoryPolicy parse_memory_policy(const std::string& name);
 
 struct SamplerOptions {
-  double rate_hz = 1000.0;             ///< 1 Hz .. 20 kHz
+  double rate_hz = 1000.0;             ///< 1 Hz .. 20 kHz; with refresh_lock, the fallback polling rate
+  /// Read each sensor refresh just after it happens instead of polling at rate_hz: the refresh
+  /// period and phase are learnt from the readings' changes (RefreshLock, refresh_lock.hpp).
+  bool refresh_lock = false;
+  /// Starting guess of the refresh period (s); NaN: the sensor's info().update_interval_s.
+  double refresh_guess_s = std::numeric_limits<double>::quiet_NaN();
   int max_consecutive_failures = 100;  ///< the sampler stops after this many failed reads in a row
   std::size_t chunk_samples = 16384;   ///< samples per storage chunk
   /// 0: normal scheduling. 1-99: ask for SCHED_FIFO at this priority (needs CAP_SYS_NICE or
@@ -90,6 +97,23 @@ struct SamplerStats {
   std::vector<std::size_t> counter_resets;         ///< per rail: counter resets seen
   std::vector<std::size_t> negative_power_samples; ///< per rail: samples with power < 0
   std::string last_counter_reset;    ///< e.g. "rail package-0: 1000 J -> 0 J at t_ns=..."
+  // Refresh lock (mode "refresh"; zeros / NaN in mode "fixed"). Unlike the figures above, these
+  // describe the latest start() only: each run learns the refresh afresh.
+  std::string mode = "fixed";        ///< "fixed" (rate_hz) or "refresh" (refresh_lock)
+  std::string refresh_state;         ///< "learning", "locked" or "fallback" ("" in mode fixed)
+  double refresh_guess_s = std::numeric_limits<double>::quiet_NaN();   ///< the starting guess
+  double refresh_period_s = std::numeric_limits<double>::quiet_NaN();  ///< fitted period
+  int64_t refresh_phase_ns = 0;      ///< a fitted refresh instant (CLOCK_MONOTONIC ns)
+  std::size_t refreshes = 0;         ///< predicted refreshes passed while locked
+  std::size_t refreshes_changed = 0; ///< of them, refreshes whose reading changed (and was read)
+  std::size_t refreshes_late = 0;    ///< refreshes whose whole window passed before a read (late wake-up)
+  /// Share of locked refreshes whose first read after the fitted instant ended within 50 us of it.
+  double refresh_within_50us_share = std::numeric_limits<double>::quiet_NaN();
+  double refresh_latency_p50_us = std::numeric_limits<double>::quiet_NaN();  ///< that read's end - refresh
+  double refresh_latency_p99_us = std::numeric_limits<double>::quiet_NaN();
+  std::size_t refresh_learns = 0;    ///< learning phases (1 + re-learns)
+  std::size_t refresh_fallbacks = 0; ///< times it fell back to polling at rate_hz
+  std::string refresh_note;          ///< why it last fell back or re-learnt ("" if never)
 };
 
 /// The sampler stopped because it reached a limit (its sample cap under the stop policy, or its
@@ -186,7 +210,8 @@ class Sampler {
   void retire_through(std::size_t chunk_number);
   void reclaim() noexcept;
   void record_failure(const std::exception& e, bool count_as_read_error = true);
-  void account(const double* power, const double* counter, int64_t t, int32_t read_ns, int32_t late_ns);
+  /// Returns whether the reading differs from the one before.
+  bool account(const double* power, const double* counter, int64_t t, int32_t read_ns, int32_t late_ns);
   std::string limit_message(bool table) const;
 
   SensorPtr sensor_;
@@ -236,6 +261,16 @@ class Sampler {
   std::unique_ptr<std::atomic<std::size_t>[]> resets_;    // per rail
   std::unique_ptr<std::atomic<std::size_t>[]> negative_;  // per rail
   std::string last_reset_;                   // guarded by error_mutex_
+  // Refresh lock, published by the sampling thread after each read.
+  void publish(const RefreshLock& lock);
+  Histogram refresh_latency_;
+  std::atomic<int> refresh_state_{0};
+  std::atomic<double> refresh_period_ns_{std::numeric_limits<double>::quiet_NaN()};
+  std::atomic<int64_t> refresh_phase_ns_{0};
+  std::atomic<std::size_t> refreshes_{0}, refreshes_changed_{0}, refreshes_within_{0}, refreshes_late_{0};
+  std::atomic<std::size_t> refresh_learns_{0}, refresh_fallbacks_{0};
+  std::string refresh_note_;                 // guarded by error_mutex_
+  double refresh_guess_s_ = std::numeric_limits<double>::quiet_NaN();
 };
 
 using SamplerPtr = std::shared_ptr<Sampler>;

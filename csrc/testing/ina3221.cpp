@@ -12,6 +12,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <sys/prctl.h>
+
 #include "core/clock.hpp"
 
 namespace edgepower {
@@ -176,6 +178,7 @@ void Ina3221Emulator::advance_to(int64_t t_ns, int64_t origin_ns) {
   if (origin_ns_ < 0) origin_ns_ = origin_ns >= 0 ? origin_ns : t_ns;
   const uint64_t per_cycle = 2 * channels_.size();
   std::vector<bool> dirty(channels_.size(), false);
+  std::vector<int> shunt_updates(channels_.size(), 0);
   const double n = static_cast<double>(config_.averages);
   while (true) {
     const uint64_t j = next_slot_;
@@ -193,6 +196,7 @@ void Ina3221Emulator::advance_to(int64_t t_ns, int64_t origin_ns) {
       ch.reg.current_ma = std::llround(static_cast<double>(ch.reg.shunt_uv) * 1000.0 / (config_.shunt_ohm * 1e6));
       ch.reg.updates += 1;
       ch.reg.last_update_ns = end;
+      ++shunt_updates[c];
     } else {
       const double code = std::nearbyint(config_.bus_v / kBusLsbV);
       ch.acc_bus_code += (code - ch.acc_bus_code) / n;
@@ -203,8 +207,17 @@ void Ina3221Emulator::advance_to(int64_t t_ns, int64_t origin_ns) {
     ++conversions_;
   }
   for (std::size_t c = 0; c < channels_.size(); ++c) {
-    if (dirty[c]) write_channel(channels_[c]);
+    if (!dirty[c]) continue;
+    // A reader may see the new registers from the start of the write on.
+    const int64_t begin = now_ns();
+    for (int i = 0; i < shunt_updates[c] && written_.size() < kMaxWritten; ++i) written_.push_back(begin);
+    write_channel(channels_[c]);
   }
+}
+
+std::vector<int64_t> Ina3221Emulator::refresh_writes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return written_;
 }
 
 void Ina3221Emulator::start() {
@@ -226,6 +239,8 @@ void Ina3221Emulator::stop() {
 }
 
 void Ina3221Emulator::run() {
+  // The chip's registers refresh on its own clock: no 50 us timer slack on the writes.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   if (config_.realtime_priority > 0) {
     sched_param sp{};
     sp.sched_priority = config_.realtime_priority;

@@ -101,6 +101,11 @@ class Ina3221Emulator {
   double true_energy_j(int channel, int64_t t0_ns, int64_t t1_ns) const;
   /// Conversions run so far (all channels, shunt and bus).
   uint64_t conversions() const;
+  /// When each shunt register refresh (any channel) began to be visible in the files:
+  /// CLOCK_MONOTONIC ns just before the channel's files are rewritten, one entry per refresh,
+  /// oldest first (the first 2^20 refreshes); not sorted across channels written in one pass.
+  /// The ground truth of how soon a reader saw each refresh.
+  std::vector<int64_t> refresh_writes() const;
 
  private:
   struct Channel {
@@ -125,6 +130,8 @@ class Ina3221Emulator {
   int64_t origin_ns_ = -1;
   uint64_t next_slot_ = 0;  // next conversion slot: 2 per channel per cycle (shunt, bus)
   uint64_t conversions_ = 0;
+  static constexpr std::size_t kMaxWritten = std::size_t{1} << 20;
+  std::vector<int64_t> written_;  // refresh_writes()
   std::mt19937_64 rng_;
   std::normal_distribution<double> noise_{0.0, 1.0};
   std::thread thread_;

@@ -18,7 +18,7 @@ from ._native import core as _core
 from .energy.estimators import Estimator
 from .energy.window import window_energy
 from .measurement import Measurement, Samples, WindowResult
-from .monitor_args import check_keywords
+from .monitor_args import check_keywords, sampler_rate
 from .sensors import SensorModel, create_sensor
 from .sensors.info import board_total, total_rail_name
 
@@ -33,8 +33,9 @@ class PowerMonitor:
     sensor : str or Sensor
         A spec such as ``"auto"``, ``"constant:5"``, ``"jetson-hwmon"`` (see
         :func:`edgepower.sensors`), or a sensor object.
-    rate_hz : float
-        Sampling rate, 1 to 20000 Hz (the native sampler checks the range).
+    rate_hz : float or "refresh"
+        Sampling rate, 1 to 20000 Hz (the native sampler checks the range); ``"refresh"``: read
+        just after each sensor refresh, learnt from the readings (``stats()["refresh_*"]``).
     timeline : Timeline, optional
         Timeline to mark windows on; a region sensor's own timeline is used when it has one.
     max_consecutive_failures : int
@@ -68,7 +69,7 @@ class PowerMonitor:
     >>> m.energy_j, m.avg_power_w                                       # doctest: +SKIP
     """
 
-    def __init__(self, sensor: Union[str, "_core.Sensor"] = "auto", rate_hz: float = 1000.0, *,
+    def __init__(self, sensor: Union[str, "_core.Sensor"] = "auto", rate_hz: Union[float, str] = 1000.0, *,
                  timeline: Optional["_core.Timeline"] = None, max_consecutive_failures: int = 100,
                  log_path: Optional[str] = None, root: str = "/", realtime: bool = True,
                  estimator: Optional[Estimator] = None, max_memory_mb: Optional[float] = None,
@@ -85,9 +86,9 @@ class PowerMonitor:
             self.timeline = self.sensor.timeline
         self.info = self.sensor.info
         self.rails = list(self.info.rails)
-        self.rate_hz = float(rate_hz)
-        # The native sampler checks the rate's range (one rule, in C++).
-        self.sampler = _core.Sampler(self.sensor, rate_hz=self.rate_hz, max_consecutive_failures=max_consecutive_failures,
+        # rate_hz stays the nominal rate (Hz) in refresh mode; the native sampler checks the range.
+        self.rate_hz, rate_kw = sampler_rate(rate_hz, self.info, estimator)
+        self.sampler = _core.Sampler(self.sensor, **rate_kw, max_consecutive_failures=max_consecutive_failures,
                                      realtime_priority=1 if realtime else 0, max_memory_mb=max_memory_mb,
                                      memory_policy=memory_policy)
         self.estimator = estimator
@@ -348,7 +349,7 @@ class PowerMonitor:
             "rails": list(self.rails),
             "total_rail": total_rail_name(self.info),
             "estimated": bool(self.info.estimated),
-            "requested_rate_hz": self.rate_hz,
+            "requested_rate_hz": self.rate_hz, "sampler_mode": "refresh" if self.sampler.refresh else "fixed",
             "achieved_rate_hz": achieved,
             "sampler_realtime": bool(self.sampler.realtime),
             "sensor_update_interval_s": self.info.update_interval_s,

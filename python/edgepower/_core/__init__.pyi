@@ -249,7 +249,7 @@ class SamplerLimitError(SensorError):
     pass
 class Sampler:
     """
-    A native thread reading one sensor at rate_hz on absolute deadlines. It never takes the GIL. Stored samples are capped (max_samples, or max_memory_mb; default 10 % of physical RAM): memory_policy 'stop' stops with SamplerLimitError at the cap, 'rolling' keeps the newest samples.
+    A native thread reading one sensor at rate_hz on absolute deadlines (refresh=True: just after each sensor refresh, learnt from the readings; rate_hz is then the fallback). It never takes the GIL. Stored samples are capped (max_samples, or max_memory_mb; default 10 % of physical RAM): memory_policy 'stop' stops with SamplerLimitError at the cap, 'rolling' keeps the newest samples.
     """
     MAX_RATE_HZ: typing.ClassVar[float] = 20000.0
     MIN_RATE_HZ: typing.ClassVar[float] = 1.0
@@ -258,7 +258,7 @@ class Sampler:
         """
         Raises ValueError unless MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ (the sampler's own check).
         """
-    def __init__(self, sensor: Sensor, rate_hz: typing.SupportsFloat | typing.SupportsIndex = 1000.0, max_consecutive_failures: typing.SupportsInt | typing.SupportsIndex = 100, chunk_samples: typing.SupportsInt | typing.SupportsIndex = 16384, realtime_priority: typing.SupportsInt | typing.SupportsIndex = 0, *, max_samples: typing.SupportsInt | typing.SupportsIndex = 0, max_memory_mb: typing.Any = None, memory_policy: str = 'stop', max_chunks: typing.SupportsInt | typing.SupportsIndex = 131072) -> None:
+    def __init__(self, sensor: Sensor, rate_hz: typing.SupportsFloat | typing.SupportsIndex = 1000.0, max_consecutive_failures: typing.SupportsInt | typing.SupportsIndex = 100, chunk_samples: typing.SupportsInt | typing.SupportsIndex = 16384, realtime_priority: typing.SupportsInt | typing.SupportsIndex = 0, *, max_samples: typing.SupportsInt | typing.SupportsIndex = 0, max_memory_mb: typing.Any = None, memory_policy: str = 'stop', max_chunks: typing.SupportsInt | typing.SupportsIndex = 131072, refresh: bool = False, refresh_guess_s: typing.Any = None) -> None:
         ...
     def __len__(self) -> int:
         """
@@ -315,6 +315,11 @@ class Sampler:
     @property
     def realtime(self) -> bool:
         ...
+    @property
+    def refresh(self) -> bool:
+        """
+        True: reads each sensor refresh just after it (rate_hz is the fallback polling rate).
+        """
     @property
     def running(self) -> bool:
         ...
@@ -373,6 +378,10 @@ class Ina3221Emulator:
         ...
     def advance_to(self, t_ns: typing.SupportsInt | typing.SupportsIndex, origin_ns: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
         ...
+    def refresh_writes(self) -> list[int]:
+        """
+        When each shunt register refresh (any channel) began to be visible in the files (CLOCK_MONOTONIC ns just before the write), oldest first: the ground truth of how soon a reader saw each refresh.
+        """
     def registers(self, channel: typing.SupportsInt | typing.SupportsIndex) -> Ina3221Registers:
         ...
     def start(self) -> None:

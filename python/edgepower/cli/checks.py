@@ -43,10 +43,26 @@ def integer(value: Any, flag: str, low: int, high: Optional[int] = None, what: s
         raise ValueError(f"{flag} must be an integer {bound}{' (' + what + ')' if what else ''}, got {value}")
 
 
-def rate(value: Any, flag: str = "--rate") -> None:
-    """The sampler's own rule for the rate (native), with the flag named."""
+def rate_arg(text: str) -> Any:
+    """argparse type of ``--rate`` where ``refresh`` is allowed: the string ``"refresh"`` or a float
+    (anything else is left as text for :func:`rate` to reject, naming the flag)."""
+    if text.strip().lower() == "refresh":
+        return "refresh"
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def rate(value: Any, flag: str = "--rate", refresh_ok: bool = False) -> None:
+    """The sampler's own rule for the rate (native), with the flag named; ``refresh_ok``: the
+    word ``refresh`` (read each sensor refresh just after it) is allowed too."""
     from .._native import core as _core
 
+    if refresh_ok and value == "refresh":
+        return
+    if isinstance(value, str):
+        raise ValueError(f"{flag} must be a number of Hz{' or refresh' if refresh_ok else ''}, got {value!r}")
     number(value, flag, low=0, low_ok=False, unit="Hz")
     try:
         _core.Sampler.check_rate_hz(float(value))
@@ -226,7 +242,7 @@ def check_profile_args(args: Any) -> bool:
 
 def check_monitor_args(args: Any) -> None:
     """Every argument of ``edgepower monitor`` that can be checked before the sensor is used."""
-    rate(args.rate)
+    rate(args.rate, refresh_ok=True)
     if args.duration is not None:
         number(args.duration, "--duration", low=0, low_ok=False, unit="seconds")
     output_file(args.output, "-o/--output")

@@ -43,10 +43,14 @@ def _fmt(x: Any, unit: str, digits: int = 3) -> str:
 
 def add_parser(sub: Any) -> None:
     """Adds the ``monitor`` subcommand to the CLI's subparsers."""
+    from .checks import rate_arg
+
     p = sub.add_parser("monitor", help="sample a sensor for a while or while a command runs",
                        description=DESCRIPTION, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sensor", default="auto", help="sensor spec (default: auto; see: edgepower sensors)")
-    p.add_argument("--rate", type=float, default=1000.0, help="sampling rate in Hz, 1-20000 (default 1000)")
+    p.add_argument("--rate", type=rate_arg, default=1000.0,
+                   help="sampling rate in Hz, 1-20000 (default 1000), or 'refresh': read just after each sensor "
+                        "refresh, learnt from the readings")
     p.add_argument("--duration", type=float, default=None,
                    help="seconds to sample (default 10; with a command: while it runs; with --prometheus: "
                         "until Ctrl-C)")
@@ -142,7 +146,7 @@ def cmd_monitor(args: Any) -> int:
             exporter = serve(mon, *address)
             print(f"serving Prometheus metrics at {exporter.url}", file=sys.stderr, flush=True)
         if not as_json:
-            print(f"sampling at {args.rate:g} Hz {what}" + (f", writing {args.output}" if args.output else "")
+            print(f"sampling at {args.rate if isinstance(args.rate, str) else f'{args.rate:g} Hz'} {what}" + (f", writing {args.output}" if args.output else "")
                   + " (Ctrl-C stops early, keeping the data)", file=out, flush=True)
         mon.begin_window("monitor")
         if command:
@@ -195,7 +199,12 @@ def _print_summary(m: Any, st: Dict[str, Any], info: Any, args: Any, out: TextIO
     for rail, e in m.energy_per_rail_j.items():
         p(f"  {rail:<14} {_fmt(e, 'J', 4)}")
     p(f"samples:         {st['samples']} at {_fmt(st['achieved_rate_hz'], 'Hz', 1)} "
-      f"(requested {args.rate:g} Hz, {st['missed_deadlines']} missed deadlines)")
+      f"(requested {args.rate if isinstance(args.rate, str) else f'{args.rate:g} Hz'}, "
+      f"{st['missed_deadlines']} missed deadlines)")
+    if st["mode"] == "refresh":
+        p(f"refresh lock:    {st['refresh_state']}, period {_fmt(st['refresh_period_s'] * 1e3, 'ms', 4)}, "
+          f"{_fmt(st['refresh_within_50us_share'] * 100, '%', 1)} of {st['refreshes']} refreshes read within 50 us"
+          f"{'; ' + st['refresh_note'] if st['refresh_note'] else ''}")
     p(f"lateness:        p50 {_fmt(st['lateness_p50_us'], 'us', 1)}, p99 {_fmt(st['lateness_p99_us'], 'us', 1)}, "
       f"max {_fmt(st['lateness_max_us'], 'us', 1)}")
     p(f"read time:       p50 {_fmt(st['read_p50_us'], 'us', 1)}, p99 {_fmt(st['read_p99_us'], 'us', 1)}")

@@ -1,0 +1,213 @@
+// RefreshLock driven by a simulated sensor and sampler on simulated time: deterministic.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "core/refresh_lock.hpp"
+
+using namespace edgepower;
+
+namespace {
+
+// A register that refreshes every period_ns from phase_ns (its visible change lags each refresh
+// by a jitter of 0..jitter_ns, as a driver or emulator thread writes it late), read by a thread
+// that wakes wake_ns after the instant asked (plus a rare long delay) and reads for read_ns.
+struct Sim {
+  double period_ns = 6.6e6;
+  double phase_ns = 1.234e6;
+  int64_t jitter_ns = 10'000;
+  int64_t read_ns = 12'000;
+  int64_t wake_ns = 8'000;        // wake-up latency, uniform 0..wake_ns
+  double long_wake_share = 0.002; // wake-ups delayed by 2 ms (a busy machine)
+  bool constant = false;          // the value never changes
+  double change_share = 1.0;      // share of refreshes that change the value
+  uint32_t seed = 7;
+
+  // Results.
+  std::vector<int64_t> change_ns;  // visible change instants
+  int64_t reads = 0;
+  int64_t within = 0, refreshes = 0;  // ground truth: first read starting after a change ends within 50 us
+
+  // Runs the lock from t0 to t1; returns the lock.
+  void run(RefreshLock& lock, int64_t t0, int64_t t1) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int64_t> jit(0, jitter_ns), wake(0, wake_ns);
+    std::uniform_real_distribution<double> u(0, 1);
+    // Visible change instants over the run.
+    change_ns.clear();
+    for (int64_t k = static_cast<int64_t>(std::ceil((t0 - phase_ns) / period_ns));; ++k) {
+      const auto c = static_cast<int64_t>(phase_ns + k * period_ns) + jit(rng);
+      if (c > t1) break;
+      if (c > t0 && (change_share >= 1.0 || u(rng) < change_share)) change_ns.push_back(c);
+    }
+    std::size_t seen = 0;  // changes before the current read's sampling instant
+    std::size_t last_counted = 0;
+    int64_t next = lock.begin(t0);
+    int64_t now = t0;
+    std::size_t value_at_prev = SIZE_MAX;
+    while (now < t1) {
+      int64_t start = std::max(now, next) + wake(rng);
+      if (u(rng) < long_wake_share) start += 2'000'000;
+      const int64_t sample_at = start + read_ns / 2;  // the register is sampled mid-read
+      while (seen < change_ns.size() && change_ns[seen] <= sample_at) ++seen;
+      const int64_t end = start + read_ns;
+      const std::size_t value = constant ? 0 : seen;
+      const bool changed = value_at_prev != SIZE_MAX && value != value_at_prev;
+      value_at_prev = value;
+      ++reads;
+      // Ground truth, counted in the second half of the run (after learning): the changes this
+      // read is the first to show.
+      for (std::size_t i = last_counted; i < seen; ++i) {
+        if (change_ns[i] > (t0 + t1) / 2) {
+          ++refreshes;
+          if (end - change_ns[i] <= 50'000) ++within;
+        }
+      }
+      last_counted = seen;
+      next = lock.on_read(start, end, changed);
+      now = end;
+    }
+  }
+};
+
+RefreshLockOptions guess(double s) {
+  RefreshLockOptions o;
+  o.guess_period_s = s;
+  return o;
+}
+
+}  // namespace
+
+TEST(RefreshLock, LocksToTheRefreshAndReadsEachWithin50us) {
+  Sim sim;
+  // The stated refresh is what hwmon says: whole ms (7 for 6.6): the fit must not trust it.
+  RefreshLock lock(guess(7e-3));
+  sim.run(lock, 0, 20'000'000'000LL);
+  ASSERT_EQ(lock.state(), RefreshState::Locked) << lock.note();
+  // The period is fitted over hundreds of changes each known to ~25 us: far below 1 us.
+  EXPECT_NEAR(lock.period_ns(), sim.period_ns, 1000.0);
+  // Ground truth: a refresh is read within 50 us unless a wake-up was delayed 2 ms (0.2 % of
+  // reads) or the change came after the probe/after pair and waited a guard (20 us): >= 99 %.
+  ASSERT_GT(sim.refreshes, 1000);
+  EXPECT_GE(static_cast<double>(sim.within) / sim.refreshes, 0.99) << sim.within << " / " << sim.refreshes;
+  // Its own count agrees (it measures against the fitted instant, which lags the true one by at
+  // most the jitter of 10 us).
+  const auto& c = lock.counts();
+  EXPECT_GE(static_cast<double>(c.within) / c.refreshes, 0.98);
+  EXPECT_EQ(c.learns, 1u);
+  EXPECT_EQ(c.fallbacks, 0u);
+  // Reads: 20 s of learning at <= 200 us polls would be 100000; locked it is about 1.25 to 2 per
+  // refresh (probe every 4th, a guard when the change is late): 20 s / 6.6 ms = 3030 refreshes.
+  EXPECT_LT(sim.reads, 3030 * 3 + 1000 / 0.1);
+}
+
+TEST(RefreshLock, FollowsASensorClockThatRunsOff) {
+  Sim sim;
+  sim.period_ns = 6.6e6 * (1 + 2e-4);  // 200 ppm: 1.3 us per refresh, 40 ms over 200 s
+  RefreshLock lock(guess(6.6e-3));
+  sim.run(lock, 0, 200'000'000'000LL);
+  ASSERT_EQ(lock.state(), RefreshState::Locked) << lock.note();
+  EXPECT_NEAR(lock.period_ns(), sim.period_ns, 200.0);
+  EXPECT_GE(static_cast<double>(sim.within) / sim.refreshes, 0.99) << sim.within << " / " << sim.refreshes;
+  EXPECT_EQ(lock.counts().learns, 1u) << lock.note();
+}
+
+TEST(RefreshLock, LocksWithoutAGuessAndAtTheFastestRefresh) {
+  Sim sim;
+  sim.period_ns = 0.84e6;  // N=512 at 140 us, 3 channels: 1.19 kHz
+  sim.jitter_ns = 5'000;
+  RefreshLock lock{RefreshLockOptions{}};
+  sim.run(lock, 0, 10'000'000'000LL);
+  ASSERT_EQ(lock.state(), RefreshState::Locked) << lock.note();
+  EXPECT_NEAR(lock.period_ns(), sim.period_ns, 200.0);
+  // Here a 2 ms wake-up delay (0.2 % of reads) loses 2 ms / 0.84 ms + 1 = 3.4 refreshes; with
+  // about 2.5 reads per refresh that alone is 1.7 % of refreshes. Allow that plus 0.5 %.
+  const double reads_per_refresh = static_cast<double>(sim.reads) / (10e9 / sim.period_ns);
+  const double lost = reads_per_refresh * sim.long_wake_share * (2e6 / sim.period_ns + 1);
+  EXPECT_LT(reads_per_refresh, 3.0);
+  EXPECT_GE(static_cast<double>(sim.within) / sim.refreshes, 1.0 - lost - 0.005)
+      << sim.within << " / " << sim.refreshes << ", reads per refresh " << reads_per_refresh;
+  // Without those delays, >= 99 %.
+  Sim calm = sim;
+  calm.long_wake_share = 0;
+  RefreshLock lock2{RefreshLockOptions{}};
+  calm.run(lock2, 0, 10'000'000'000LL);
+  EXPECT_GE(static_cast<double>(calm.within) / calm.refreshes, 0.99) << calm.within << " / " << calm.refreshes;
+}
+
+TEST(RefreshLock, LocksWhenTheReadingChangesOnlyAtSomeRefreshes) {
+  // A running average (N=512) moves the register by an LSB only every few refreshes: the
+  // intervals between changes are several periods, the shortest often two or three.
+  Sim sim;
+  sim.period_ns = 0.28e6;  // one channel of 3 at 140 us + 140 us
+  sim.jitter_ns = 5'000;
+  sim.change_share = 0.3;
+  RefreshLock lock(guess(1e-3));  // hwmon states the whole cycle, 0.84 ms, in whole ms
+  sim.run(lock, 0, 10'000'000'000LL);
+  ASSERT_EQ(lock.state(), RefreshState::Locked) << lock.note();
+  EXPECT_NEAR(lock.period_ns(), sim.period_ns, 100.0);
+}
+
+TEST(RefreshLock, ConstantReadingsFallBackAndSaySo) {
+  Sim sim;
+  sim.constant = true;
+  RefreshLock lock(guess(6.6e-3));
+  sim.run(lock, 0, 5'000'000'000LL);
+  EXPECT_EQ(lock.state(), RefreshState::Fallback);
+  EXPECT_NE(lock.note().find("reading changes"), std::string::npos) << lock.note();
+  EXPECT_EQ(lock.counts().learns, 1u);  // no changes while polling: never learns again
+  // Learning ended by its timeout (max(1 s, 4 * 32 * 6.6 ms)), then 1 ms polls: about 4000 polls
+  // after at most 1 s / 103 us (the learning poll for a 6.6 ms guess) = 9700.
+  EXPECT_LT(sim.reads, 9700 + 4100);
+}
+
+TEST(RefreshLock, ReadingsThatStopChangingWhileLockedFallBackThenRelearn) {
+  Sim sim;
+  RefreshLock lock(guess(6.6e-3));
+  sim.run(lock, 0, 3'000'000'000LL);
+  ASSERT_EQ(lock.state(), RefreshState::Locked);
+  // Now constant: the lock sees 64 refreshes without a change and falls back.
+  Sim quiet = sim;
+  quiet.constant = true;
+  int64_t next = 0, t = 3'000'000'000LL;
+  for (int i = 0; i < 200000 && lock.state() == RefreshState::Locked; ++i) {
+    const int64_t start = std::max(t, next);
+    next = lock.on_read(start, start + 12'000, false);
+    t = start + 12'000;
+  }
+  EXPECT_EQ(lock.state(), RefreshState::Fallback);
+  EXPECT_NE(lock.note().find("did not change at 64 refreshes"), std::string::npos) << lock.note();
+  // Changes come back: after the fallback's hold (1 s) and 8 changes it learns again and locks.
+  sim.run(lock, t, t + 5'000'000'000LL);
+  EXPECT_EQ(lock.state(), RefreshState::Locked) << lock.note();
+  EXPECT_GE(lock.counts().learns, 2u);
+}
+
+TEST(RefreshLock, IrregularChangesDoNotLock) {
+  // Changes at random instants (no refresh grid): the fit's residuals say so.
+  RefreshLock lock{RefreshLockOptions{}};
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int64_t> gap(1'000'000, 9'000'000);
+  int64_t t = 0, next = lock.begin(0), change = gap(rng);
+  for (int i = 0; i < 400000 && lock.state() == RefreshState::Learning; ++i) {
+    const int64_t start = std::max(t, next);
+    const bool changed = start >= change;
+    if (changed) change = start + gap(rng);
+    next = lock.on_read(start, start + 10'000, changed);
+    t = start + 10'000;
+  }
+  EXPECT_EQ(lock.state(), RefreshState::Fallback);
+  EXPECT_NE(lock.note().find("do not change on a regular refresh"), std::string::npos) << lock.note();
+}
+
+TEST(RefreshLock, BadOptionsAreRefused) {
+  RefreshLockOptions o;
+  o.guard_ns = 0;
+  EXPECT_THROW(RefreshLock{o}, std::invalid_argument);
+  o = RefreshLockOptions{};
+  o.min_changes = 2;
+  EXPECT_THROW(RefreshLock{o}, std::invalid_argument);
+}

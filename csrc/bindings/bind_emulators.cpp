@@ -64,8 +64,21 @@ void register_emulators(py::module_& m) {
       .def("refresh_writes", &Ina3221Emulator::refresh_writes,
            "When each shunt register refresh (any channel) began to be visible in the files (CLOCK_MONOTONIC ns "
            "just before the write), oldest first: the ground truth of how soon a reader saw each refresh.")
+      .def("refresh_instants", &Ina3221Emulator::refresh_instants, py::arg("t0_ns"), py::arg("t1_ns"),
+           py::arg("channel") = -1,
+           "The exact instants (CLOCK_MONOTONIC ns) at which channel's shunt register (-1: any channel's) "
+           "refreshed in [t0_ns, t1_ns), in time order: the chip's own schedule.")
+      .def("register_reads", &Ina3221Emulator::register_reads,
+           "When each in-process read (Ina3221RegisterSensor) saw the registers, CLOCK_MONOTONIC ns, oldest first.")
       .def("true_power_w", &Ina3221Emulator::true_power_w, py::arg("channel"), py::arg("t_ns"))
       .def("true_energy_j", &Ina3221Emulator::true_energy_j, py::arg("channel"), py::arg("t0_ns"), py::arg("t1_ns"));
+
+  py::class_<Ina3221RegisterSensor, Sensor, std::shared_ptr<Ina3221RegisterSensor>>(
+      m, "Ina3221RegisterSensor",
+      "The emulated INA3221 read in process: each read computes the registers for its own instant, so the chip's "
+      "refresh instants are exact (Ina3221Emulator.refresh_instants). Use it or the emulator's files, not both.")
+      .def(py::init<std::shared_ptr<Ina3221Emulator>>(), py::arg("emulator"))
+      .def_property_readonly("emulator", &Ina3221RegisterSensor::emulator);
 
   auto opts = [](double period_s, double window_s, double noise_w, double phase_s, uint64_t seed, int64_t origin) {
     NvmlLikeOptions o;

@@ -175,6 +175,10 @@ double Ina3221Emulator::shunt_code(int channel, int64_t t0, int64_t t1) {
 
 void Ina3221Emulator::advance_to(int64_t t_ns, int64_t origin_ns) {
   std::lock_guard<std::mutex> lock(mutex_);
+  advance_locked(t_ns, origin_ns, true);
+}
+
+void Ina3221Emulator::advance_locked(int64_t t_ns, int64_t origin_ns, bool write_files) {
   if (origin_ns_ < 0) origin_ns_ = origin_ns >= 0 ? origin_ns : t_ns;
   const uint64_t per_cycle = 2 * channels_.size();
   std::vector<bool> dirty(channels_.size(), false);
@@ -206,6 +210,7 @@ void Ina3221Emulator::advance_to(int64_t t_ns, int64_t origin_ns) {
     ++next_slot_;
     ++conversions_;
   }
+  if (!write_files) return;
   for (std::size_t c = 0; c < channels_.size(); ++c) {
     if (!dirty[c]) continue;
     // A reader may see the new registers from the start of the write on.
@@ -219,6 +224,63 @@ std::vector<int64_t> Ina3221Emulator::refresh_writes() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return written_;
 }
+
+std::vector<int64_t> Ina3221Emulator::refresh_instants(int64_t t0_ns, int64_t t1_ns, int channel) const {
+  if (channel < -1 || channel >= static_cast<int>(channels_.size())) {
+    throw std::out_of_range("channel " + std::to_string(channel) + " is not one of this emulator's " +
+                            std::to_string(channels_.size()) + " channels (0-based; -1 for any)");
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<int64_t> out;
+  if (origin_ns_ < 0 || t1_ns <= t0_ns) return out;
+  // Channel c's shunt register refreshes at origin + k * cycle + c * pair + SC, k >= 0.
+  const int64_t first_k = std::max<int64_t>(0, (t0_ns - origin_ns_ - sc_ns_ - cycle_ns_) / cycle_ns_);
+  for (int64_t k = first_k;; ++k) {
+    const int64_t base = origin_ns_ + k * cycle_ns_ + sc_ns_;
+    if (base >= t1_ns) break;
+    for (std::size_t c = 0; c < channels_.size(); ++c) {
+      if (channel >= 0 && static_cast<std::size_t>(channel) != c) continue;
+      const int64_t t = base + static_cast<int64_t>(c) * pair_ns_;
+      if (t >= t0_ns && t < t1_ns) out.push_back(t);
+    }
+  }
+  return out;
+}
+
+void Ina3221Emulator::read_registers(double* power_w) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int64_t t = now_ns();
+  advance_locked(t, -1, false);
+  if (reads_.size() < kMaxWritten) reads_.push_back(t);
+  for (std::size_t c = 0; c < channels_.size(); ++c) {
+    power_w[c] = static_cast<double>(channels_[c].reg.bus_mv) * static_cast<double>(channels_[c].reg.current_ma) * 1e-6;
+  }
+}
+
+std::vector<int64_t> Ina3221Emulator::register_reads() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return reads_;
+}
+
+namespace {
+SensorInfo register_info(const Ina3221Emulator& e) {
+  SensorInfo info;
+  info.kind = "ina3221-registers";
+  info.description = "emulated INA3221 read in process (registers computed at each read)";
+  info.rails = e.config().labels;
+  info.total_rail = 0;
+  info.update_interval_s = e.refresh_s();
+  info.details["averages"] = std::to_string(e.config().averages);
+  info.details["shunt_conversion_s"] = std::to_string(e.config().shunt_conversion_s);
+  info.details["bus_conversion_s"] = std::to_string(e.config().bus_conversion_s);
+  return info;
+}
+}  // namespace
+
+Ina3221RegisterSensor::Ina3221RegisterSensor(std::shared_ptr<Ina3221Emulator> emulator)
+    : Sensor(register_info(*emulator)), emulator_(std::move(emulator)) {}
+
+void Ina3221RegisterSensor::read(double* power_w, double* /*counter_j*/) { emulator_->read_registers(power_w); }
 
 void Ina3221Emulator::start() {
   if (running_.load()) throw std::logic_error("the INA3221 emulator is already running");

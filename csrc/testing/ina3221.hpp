@@ -106,8 +106,19 @@ class Ina3221Emulator {
   /// oldest first (the first 2^20 refreshes); not sorted across channels written in one pass.
   /// The ground truth of how soon a reader saw each refresh.
   std::vector<int64_t> refresh_writes() const;
+  /// The exact instants (CLOCK_MONOTONIC ns) at which channel `channel`'s shunt register (-1:
+  /// any channel's) refreshed in [t0_ns, t1_ns), in time order: the chip's own schedule, with
+  /// no writer in between. Empty before the schedule has an origin (start() or a first read).
+  std::vector<int64_t> refresh_instants(int64_t t0_ns, int64_t t1_ns, int channel = -1) const;
+  /// Reads the registers as a driver would over I2C: advances the model to this instant (no file
+  /// is rewritten) and returns each channel's bus_mV x current_mA in watts; records the instant
+  /// (first 2^20 reads, register_reads()). What Ina3221RegisterSensor::read calls.
+  void read_registers(double* power_w);
+  /// When each read_registers call saw the registers (CLOCK_MONOTONIC ns), oldest first.
+  std::vector<int64_t> register_reads() const;
 
  private:
+  void advance_locked(int64_t t_ns, int64_t origin_ns, bool write_files);
   struct Channel {
     double acc_shunt_code = 0;  // filter state, LSB units
     double acc_bus_code = 0;
@@ -132,11 +143,27 @@ class Ina3221Emulator {
   uint64_t conversions_ = 0;
   static constexpr std::size_t kMaxWritten = std::size_t{1} << 20;
   std::vector<int64_t> written_;  // refresh_writes()
+  std::vector<int64_t> reads_;    // register_reads()
   std::mt19937_64 rng_;
   std::normal_distribution<double> noise_{0.0, 1.0};
   std::thread thread_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_{false};
+};
+
+/// The emulated chip read in process, as a driver reads its registers: each read() computes the
+/// registers for the instant of the read (Ina3221Emulator::read_registers), so the refresh
+/// instants are exact (refresh_instants()) and no writer thread's wake-up jitter stands between
+/// the chip and the reader. The files are not rewritten by these reads: use either this sensor
+/// or the sysfs tree (start()), not both. For tests of when a sampler reads each refresh.
+class Ina3221RegisterSensor : public Sensor {
+ public:
+  explicit Ina3221RegisterSensor(std::shared_ptr<Ina3221Emulator> emulator);
+  void read(double* power_w, double* counter_j) override;
+  const std::shared_ptr<Ina3221Emulator>& emulator() const noexcept { return emulator_; }
+
+ private:
+  std::shared_ptr<Ina3221Emulator> emulator_;
 };
 
 }  // namespace edgepower

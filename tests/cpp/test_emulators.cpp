@@ -54,6 +54,59 @@ TEST(Ina3221Emulator, RefreshEveryChannelsTimesConversions) {
   EXPECT_EQ(text, "1");
 }
 
+TEST(Ina3221Emulator, RefreshInstantsAreTheRegistersOwnSchedule) {
+  testing::TempTree tree;
+  const int64_t o = now_ns() + 1000 * kMs;
+  Ina3221Emulator emu(step_source(o), config(tree.root(), 1, 1.1e-3));
+  EXPECT_TRUE(emu.refresh_instants(o, o + 66 * kMs).empty());  // no schedule origin yet
+  emu.advance_to(o + 66 * kMs, o);
+  const auto ch0 = emu.refresh_instants(o, o + 66 * kMs, 0);
+  ASSERT_EQ(ch0.size(), 10u);
+  for (std::size_t k = 0; k < ch0.size(); ++k) EXPECT_EQ(ch0[k], o + 1100000 + static_cast<int64_t>(k) * 6600000);
+  EXPECT_EQ(ch0.back(), emu.registers(0).last_update_ns);
+  // Any channel: one refresh every pair of conversions (2.2 ms), in time order.
+  const auto any = emu.refresh_instants(o, o + 66 * kMs);
+  ASSERT_EQ(any.size(), 30u);
+  for (std::size_t i = 1; i < any.size(); ++i) EXPECT_EQ(any[i] - any[i - 1], 2200000);
+  EXPECT_EQ(emu.refresh_instants(o + 2 * kMs, o + 3 * kMs, 2).size(), 0u);
+  EXPECT_EQ(emu.refresh_instants(o + 5 * kMs, o + 6 * kMs, 2), std::vector<int64_t>{o + 5500000});
+  EXPECT_THROW(emu.refresh_instants(o, o + kMs, 3), std::out_of_range);
+  EXPECT_THROW(emu.refresh_instants(o, o + kMs, -2), std::out_of_range);
+}
+
+TEST(Ina3221RegisterSensor, AReadingChangesOnlyAcrossARefreshAndEachReadIsRecorded) {
+  // Read in process for 40 ms of real time: whenever two reads in a row differ, a refresh of
+  // some channel lies between the instants they saw the registers (the chip's schedule is
+  // exact; no writer thread stands between). Noise makes nearly every conversion differ.
+  testing::TempTree tree;
+  Ina3221Config c = config(tree.root(), 1, 140e-6);
+  c.noise_w = 0.2;
+  auto emu = std::make_shared<Ina3221Emulator>(step_source(now_ns()), c);
+  Ina3221RegisterSensor sensor(emu);
+  EXPECT_EQ(sensor.info().kind, "ina3221-registers");
+  EXPECT_EQ(sensor.num_rails(), 3u);
+  EXPECT_NEAR(sensor.info().update_interval_s, 3 * 280e-6, 1e-12);
+  std::vector<std::vector<double>> values;
+  const int64_t end = now_ns() + 40 * kMs;
+  while (now_ns() < end) {
+    std::vector<double> p(3), counter(3);
+    sensor.read(p.data(), counter.data());
+    values.push_back(p);
+  }
+  const auto reads = emu->register_reads();
+  ASSERT_EQ(reads.size(), values.size());
+  int changes = 0;
+  for (std::size_t i = 1; i < reads.size(); ++i) {
+    ASSERT_GE(reads[i], reads[i - 1]);
+    if (values[i] == values[i - 1]) continue;
+    ++changes;
+    EXPECT_FALSE(emu->refresh_instants(reads[i - 1] + 1, reads[i] + 1).empty()) << "read " << i;
+  }
+  // 40 ms at one refresh per 280 us: about 140 refreshes; noise of 0.2 W against a 40 mW step
+  // changes nearly all (a loaded machine reads fewer times, never fewer refreshes than reads).
+  EXPECT_GE(changes, 20);
+}
+
 TEST(Ina3221Emulator, UpdateIntervalAsMainlineAndPre2021DriversReportIt) {
   // N=512, 140 us, 3 channels (NVIDIA's device trees): C * (BC + SC) = 0.84 ms.
   struct Case {

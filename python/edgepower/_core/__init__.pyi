@@ -7,7 +7,7 @@ import numpy
 import numpy.typing
 import typing
 from . import edgeprofiler
-__all__: list[str] = ['ConstantSensor', 'CpuEstimateSensor', 'CpuProcessSensor', 'Deconvolution', 'FailingSensor', 'HwmonSensor', 'Ina3221Emulator', 'Ina3221Registers', 'JetsonHwmonSensor', 'JetsonIioSensor', 'NvmlCounterEmulator', 'NvmlInstantEmulator', 'NvmlLikeSensor', 'NvmlSensor', 'PiecewiseSensor', 'RaplSensor', 'RegionSensor', 'ReplaySensor', 'STATUS_COUNTER_RESET', 'Sampler', 'SamplerLimitError', 'Sensor', 'SensorError', 'SensorExhausted', 'SensorInfo', 'SensorUnavailable', 'SquareSensor', 'SyntheticSensor', 'Timeline', 'assign_samples', 'attribute_windows', 'classify_counter_step', 'counter_delta', 'counter_energy', 'cpu_power_figures', 'edgeprofiler', 'integrate_power', 'now_ns', 'physical_memory_bytes', 'repeat_stats', 'status_message', 'student_t_quantile', 'unwrap_counter']
+__all__: list[str] = ['ConstantSensor', 'CpuEstimateSensor', 'CpuProcessSensor', 'Deconvolution', 'FailingSensor', 'HwmonSensor', 'Ina3221Emulator', 'Ina3221RegisterSensor', 'Ina3221Registers', 'JetsonHwmonSensor', 'JetsonIioSensor', 'NvmlCounterEmulator', 'NvmlInstantEmulator', 'NvmlLikeSensor', 'NvmlSensor', 'PiecewiseSensor', 'RaplSensor', 'RegionSensor', 'ReplaySensor', 'STATUS_COUNTER_RESET', 'Sampler', 'SamplerLimitError', 'Sensor', 'SensorError', 'SensorExhausted', 'SensorInfo', 'SensorUnavailable', 'SquareSensor', 'SyntheticSensor', 'Timeline', 'assign_samples', 'attribute_windows', 'classify_counter_step', 'counter_delta', 'counter_energy', 'cpu_power_figures', 'edgeprofiler', 'integrate_power', 'now_ns', 'physical_memory_bytes', 'repeat_stats', 'status_message', 'student_t_quantile', 'unwrap_counter']
 class Timeline:
     """
     Append-only log of region begin/end marks on the monotonic clock; mark() is lock-free and callable from any thread.
@@ -378,9 +378,17 @@ class Ina3221Emulator:
         ...
     def advance_to(self, t_ns: typing.SupportsInt | typing.SupportsIndex, origin_ns: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
         ...
+    def refresh_instants(self, t0_ns: typing.SupportsInt | typing.SupportsIndex, t1_ns: typing.SupportsInt | typing.SupportsIndex, channel: typing.SupportsInt | typing.SupportsIndex = -1) -> list[int]:
+        """
+        The exact instants (CLOCK_MONOTONIC ns) at which channel's shunt register (-1: any channel's) refreshed in [t0_ns, t1_ns), in time order: the chip's own schedule.
+        """
     def refresh_writes(self) -> list[int]:
         """
         When each shunt register refresh (any channel) began to be visible in the files (CLOCK_MONOTONIC ns just before the write), oldest first: the ground truth of how soon a reader saw each refresh.
+        """
+    def register_reads(self) -> list[int]:
+        """
+        When each in-process read (Ina3221RegisterSensor) saw the registers, CLOCK_MONOTONIC ns, oldest first.
         """
     def registers(self, channel: typing.SupportsInt | typing.SupportsIndex) -> Ina3221Registers:
         ...
@@ -421,6 +429,15 @@ class Ina3221Emulator:
         ...
     @property
     def shunt_conversion_s(self) -> float:
+        ...
+class Ina3221RegisterSensor(Sensor):
+    """
+    The emulated INA3221 read in process: each read computes the registers for its own instant, so the chip's refresh instants are exact (Ina3221Emulator.refresh_instants). Use it or the emulator's files, not both.
+    """
+    def __init__(self, emulator: Ina3221Emulator) -> None:
+        ...
+    @property
+    def emulator(self) -> Ina3221Emulator:
         ...
 class NvmlLikeSensor(Sensor):
     def last_update_ns(self, t_ns: typing.SupportsInt | typing.SupportsIndex) -> int:

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "clock.hpp"
+#include "wake.hpp"
 #include "energy.hpp"
 
 namespace edgepower {
@@ -388,12 +389,17 @@ void Sampler::run() {
     limit_reached_.store(true, std::memory_order_release);
     failed_.store(true, std::memory_order_release);
   };
+  PreciseWake precise;  // refresh-locked reads aim at an instant: see wake.hpp
   while (!stop_requested_.load(std::memory_order_acquire)) {
     int64_t wake = now_ns();
-    while (wake < next) {
-      sleep_until_ns(std::min(next, wake + kStopSliceNs));
-      wake = now_ns();
-      if (stop_requested_.load(std::memory_order_acquire)) break;
+    if (lock) {
+      if (wake < next) wake = precise.sleep_until(next, stop_requested_, kStopSliceNs);
+    } else {
+      while (wake < next) {
+        sleep_until_ns(std::min(next, wake + kStopSliceNs));
+        wake = now_ns();
+        if (stop_requested_.load(std::memory_order_acquire)) break;
+      }
     }
     if (stop_requested_.load(std::memory_order_acquire)) break;
     if (!rolling && index >= max_samples_) {

@@ -1,8 +1,9 @@
 """PowerMonitor(rate_hz="refresh"): the sampler locks to the sensor's refresh (issue 15, part 2).
 
 The schedule itself is tested deterministically on simulated time (tests/cpp/test_refresh_lock.cpp,
->= 99 % of refreshes read within 50 us there); these run the real thread on the INA3221 emulator,
-whose conversion thread is not real-time either, so the timing bounds are loose and say why."""
+>= 99 % of refreshes read within 50 us there); these run the real thread on the INA3221 emulator:
+through its sysfs files, whose writer thread is not real-time either (loose bounds, which say why),
+and read in process (Ina3221RegisterSensor: the chip's exact refresh instants as the truth)."""
 import time
 
 import numpy as np
@@ -45,22 +46,65 @@ def test_refresh_mode_locks_to_the_ina3221_and_reads_each_refresh_soon_after_it(
     assert st["refresh_period_s"] == pytest.approx(emu.refresh_s / 3, rel=5e-3)
     lat = _latency_ns(emu, d, t_from)
     assert lat.size > 400  # 1.5 s / 2.2 ms = 680 refreshes
-    # Each refresh is read soon after it: the 50 us target is asserted on simulated time
-    # (test_refresh_lock.cpp); here the emulator's writer and the sampler are two threads on 2
-    # cores busy with other work (load average ~4 in CI), each woken 10-150 us late, and a read
-    # waits for the writer. So: the median within 150 us (a 1 kHz poll's mean wait is 500 us), and
-    # 90 % of refreshes read before the next one is due (half a period, 1.1 ms) rather than missed.
+    # Each refresh is read, and soon. How soon, and at what cost, is asserted against the chip's
+    # exact schedule in the in-process test below and on simulated time (test_refresh_lock.cpp).
+    # Here the truth is when the emulator's writer thread rewrote the files, and that thread
+    # runs at normal priority beside other work (load average ~4 in CI): it can be late by a
+    # scheduler slice (~3 ms on 2 CPUs) while the sampler reads at the predicted instant and
+    # guards for 4 x 20 us, so a refresh written later is read at the next refresh's read, a
+    # period (2.2 ms) on, and the guard reads add up (3.2-11.4 reads per refresh, and 80-99 %
+    # of refreshes read within a period, in 72 runs beside two busy loops: the writer's
+    # scheduling, not the sampler's). So: the median within 150 us (a 1 kHz poll's mean wait
+    # is 500 us), 97 % read within two periods rather than missed (99.7-100 % seen), and fewer
+    # reads than 10 kHz polling makes (22 per refresh).
+    period_ns = emu.refresh_s / 3 * 1e9
     assert np.median(lat) <= 150_000, np.percentile(lat, [50, 90, 99])
-    assert np.mean(lat <= emu.refresh_s / 3 / 2 * 1e9) >= 0.9, np.percentile(lat, [50, 90, 99])
-    # Cost: reads per refresh, not a fixed rate: an after-read; up to 5 guard reads (a look of 4
-    # guards) when the change comes late or the reading came out the same (about 1 refresh in 4
-    # here: noise below an LSB); 5-8 reads on every 4th refresh (the probe). At most 6 on average
-    # (10 kHz polling is 22).
+    assert np.mean(lat <= 2 * period_ns) >= 0.97, np.percentile(lat, [50, 90, 99])
     reads_per_refresh = (n1 - n0) / (1.5 / (emu.refresh_s / 3))
-    assert reads_per_refresh <= 6.0, reads_per_refresh
+    assert reads_per_refresh < 22.0, reads_per_refresh
     # Same readings: the board total is 5 W +- noise (0.05 W per conversion) and the 8 mA LSB.
     p = d["power_w"][-(n1 - n0):, 0]
     assert np.mean(p) == pytest.approx(5.0, abs=0.05)
+
+
+def test_on_the_chip_read_in_process_the_lock_finds_its_exact_schedule_and_reads_soon_after():
+    # _core.Ina3221RegisterSensor computes the registers for the instant of each read: the
+    # refresh instants are the chip's own schedule (refresh_instants), exact, with no writer
+    # thread between, so what is measured is the sampler alone.
+    with T.Ina3221(_core.SquareSensor(3.0, 8.0, 0.05), averages=1, conversion_s=1.1e-3, noise_w=0.05,
+                   start=False) as emu:
+        sensor = _core.Ina3221RegisterSensor(emu.emulator)
+        assert sensor.info.kind == "ina3221-registers"
+        with PowerMonitor(sensor, rate_hz="refresh", realtime=False) as mon:
+            deadline = time.monotonic() + 5.0
+            while mon.stats()["refresh_state"] != "locked" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            t_from = time.monotonic_ns()
+            n0 = len(mon.sampler)
+            time.sleep(1.5)
+            st = mon.stats()
+            n1 = len(mon.sampler)
+            t_to = time.monotonic_ns()
+    assert st["refresh_state"] == "locked", st["refresh_note"]
+    # Changes come at every channel's refresh, every 2.2 ms exactly; the fit over hundreds of
+    # them, each bracketed within a guard (20 us), is within 1e-4 (0.2 us a period).
+    assert st["refresh_period_s"] == pytest.approx(2.2e-3, rel=1e-4)
+    reads = np.sort(np.asarray(emu.emulator.register_reads(), np.int64))
+    reads = reads[reads >= t_from]
+    ref = np.asarray(emu.emulator.refresh_instants(t_from, int(min(t_to, reads[-1]))), np.int64)
+    assert ref.size > 400  # 1.5 s / 2.2 ms = 680
+    lat = reads[np.searchsorted(reads, ref)] - ref
+    # The bench's figures (bench_core --only-refresh) are 98.7 % within 50 us beside a 2-thread
+    # matmul. Here, with nothing asserted on the machine's load: the median within 100 us (a
+    # 1 kHz poll waits 500 us on average), and 90 % before the next refresh (2.2 ms) rather
+    # than missed; on this 2-CPU VM a woken thread can wait a whole scheduler slice (~3 ms).
+    assert np.median(lat) <= 100_000, np.percentile(lat, [50, 90, 99])
+    assert np.mean(lat < 2.2e6) >= 0.9, np.percentile(lat, [50, 90, 99])
+    # Cost: an after-read per refresh, a guard read when it came before the change or the
+    # reading came out the same, and a probe of 3-5 reads every 4th refresh: at most 4 on
+    # average (10 kHz polling reads 22).
+    reads_per_refresh = (n1 - n0) / ref.size
+    assert reads_per_refresh <= 4.0, reads_per_refresh
 
 
 def test_constant_readings_fall_back_to_polling_and_say_so():

@@ -150,23 +150,25 @@ def bench_sampler(seconds: float, pairs: int = 10):
     return rows
 
 
-def refresh_read_latency(emu, d, t_from):
-    """Ground truth from the INA3221 emulator: for each register refresh it wrote after t_from,
-    the end of the first read that started after the write, minus the write (ns)."""
-    writes = np.sort(np.asarray(emu.emulator.refresh_writes(), np.int64))
-    t = d["t_ns"]
-    start = t - d["read_ns"]
-    writes = writes[(writes > t_from) & (writes < start[-1])]
-    idx = np.searchsorted(start, writes, side="left")
-    return (t[idx] - writes).astype(np.float64)
+def refresh_read_latency(emu, t_from, t_to):
+    """Ground truth from the INA3221 emulator read in process: for each register refresh of any
+    channel in [t_from, t_to) (the chip's exact schedule), the first instant after it at which a
+    read saw the registers, minus the refresh (ns)."""
+    reads = np.sort(np.asarray(emu.emulator.register_reads(), np.int64))
+    reads = reads[reads >= t_from]
+    ref = np.asarray(emu.emulator.refresh_instants(int(t_from), int(min(t_to, reads[-1]))), np.int64)
+    idx = np.searchsorted(reads, ref, side="left")
+    return (reads[idx] - ref).astype(np.float64)
 
 
 def bench_refresh(seconds: float, pairs: int = 4):
     """Refresh-locked sampling ("refresh") beside fixed-rate polling (1 and 10 kHz) on the INA3221
-    emulator (default N=1 at 1.1 ms: 6.6 ms refresh; Jetson's N=512 at 140 us: 0.84 ms): CPU of
-    the sampling thread (its thread CPU clock), how soon each refresh was read (the emulator's
-    write instants against the samples), and the slowdown of a 2-thread matmul (alternating
-    chunks without / with the sampler, medians)."""
+    emulator read in process (_core.Ina3221RegisterSensor: the registers are computed for the
+    instant of each read, so the refresh instants are the chip's exact schedule and no writer
+    thread's wake-up stands between; default N=1 at 1.1 ms: a channel refreshes every 2.2 ms;
+    Jetson's N=512 at 140 us: every 280 us): CPU of the sampling thread (its thread CPU clock),
+    how soon each refresh was read, and the slowdown of a 2-thread matmul (alternating chunks
+    without / with the sampler, medians)."""
     from edgepower.testing import Ina3221
     rows = []
     load = Load("matmul")
@@ -176,8 +178,8 @@ def bench_refresh(seconds: float, pairs: int = 4):
                       ("N=512 140us", dict(averages=512, conversion_s=140e-6))):
         # A load that changes (3 W / 8 W, 50 ms square): under N=512 a constant one never moves
         # the register by an LSB, and then there is nothing to lock to (it falls back, rightly).
-        with Ina3221(_core.SquareSensor(3.0, 8.0, 0.05), noise_w=0.05, **kw) as emu:
-            sensor = emu.sensor()
+        with Ina3221(_core.SquareSensor(3.0, 8.0, 0.05), noise_w=0.05, start=False, **kw) as emu:
+            sensor = _core.Ina3221RegisterSensor(emu.emulator)
             for mode in (1000, 10000, "refresh"):
                 base, loaded, cpu, wall, lat, err, reads, st = [], [], [], [], [], [], [], None
                 for _ in range(pairs):
@@ -194,7 +196,7 @@ def bench_refresh(seconds: float, pairs: int = 4):
                     st = s.stats()
                     cpu.append(st["cpu_s"])
                     d = s.samples(0)
-                    lat.append(refresh_read_latency(emu, d, t_from))
+                    lat.append(refresh_read_latency(emu, t_from, int(d["t_ns"][-1])))
                     # Energy of the board total over the measured part, samples (trapezoid) vs truth.
                     k = d["t_ns"] >= t_from
                     tt, pp = d["t_ns"][k], d["power_w"][k, 0]
@@ -323,7 +325,7 @@ def main():
     seconds = 1.5 if args.quick else 4.0
     print(f"edgepower core benchmarks on {platform.node()} ({os.cpu_count()} CPUs), {time.strftime('%Y-%m-%d %H:%M')}")
     if args.only_refresh:
-        print("refresh-locked sampling vs fixed-rate polling (INA3221 emulator, ground truth from its writes):")
+        print("refresh-locked sampling vs fixed-rate polling (INA3221 emulator read in process, exact refresh instants):")
         refresh = bench_refresh(2 * seconds)
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
         with open(args.out.replace(".json", "_refresh.json"), "w") as f:
@@ -332,7 +334,7 @@ def main():
         return
     print("sampler (native thread vs a Python thread with time.sleep deadlines, same sensor):")
     sampler = bench_sampler(seconds)
-    print("refresh-locked sampling vs fixed-rate polling (INA3221 emulator, ground truth from its writes):")
+    print("refresh-locked sampling vs fixed-rate polling (INA3221 emulator read in process, exact refresh instants):")
     refresh = bench_refresh(2 * seconds)
     print("marks:")
     mark = bench_mark()

@@ -152,13 +152,20 @@ def test_recorder_marks_and_profile_trace_give_the_known_energies(recorder, tmp_
     for name in ("features.0", "classifier", "(model)"):
         ws = [w for w in truth if w["name"] == name]
         assert len(ws) == 3
-        # Known energy per call of each window: its power (set by the driver) x its duration
-        # (the driver's own clock) / calls; the report's mean over the 3 rounds within 1 %.
-        gross = np.mean([w["watts"] * (w["t1"] - w["t0"]) * 1e-9 / w["calls"] for w in ws])
-        net = np.mean([(w["watts"] - 2.0) * (w["t1"] - w["t0"]) * 1e-9 / w["calls"] for w in ws])
+        # The marked window lies inside the driver's [t0, t1] (its clock read just before the
+        # begin mark's and just after the end mark's): the report's latency per call is at most
+        # that, and less by the driver's own scheduling between the two clock reads, which on a
+        # loaded CI machine can be a scheduler slice or more (allowed: 10 ms per window; seen:
+        # 1.9 ms, a 1.2 % shortfall of a 150 ms window).
+        outer = np.mean([(w["t1"] - w["t0"]) * 1e-9 / w["calls"] for w in ws])
         row = report.row(name)
-        assert row["energy_per_inference_mj"] == pytest.approx(gross * 1e3, rel=0.01), name
-        assert row["net_energy_per_inference_mj"] == pytest.approx(net * 1e3, rel=0.01), name
+        lat = row["latency_ms"] * 1e-3
+        assert outer - 10e-3 / ws[0]["calls"] <= lat <= outer * (1 + 1e-6), (name, lat, outer)
+        # Known energy per call: the window's power (set by the driver 100 ms before it, so
+        # constant over it) x its marked duration; the report's mean over the 3 rounds within 1 %.
+        watts = ws[0]["watts"]
+        assert row["energy_per_inference_mj"] == pytest.approx(watts * lat * 1e3, rel=0.01), name
+        assert row["net_energy_per_inference_mj"] == pytest.approx((watts - 2.0) * lat * 1e3, rel=0.01), name
         assert row["rounds"] == 3 and row["status"] == "ok"
         assert math.isfinite(row["ci95_mj"])
     assert report.row("features.0")["type"] == "Conv2d" and report.row("classifier")["type"] == "Linear"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from typing import List, Optional
@@ -66,6 +67,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (start-up): one line, no traceback
         print(f"edgepower {args.command}: interrupted (Ctrl-C) before any results were written", file=sys.stderr)
+        if argv is None:
+            # Caught, but CPython may have marked it unhandled on its way through C code that ran
+            # Python source (torch imported by the model factory): it would then kill itself with
+            # SIGINT at exit (-2, seen in CI; _startup.py). Nothing was written: leave at once.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     except (ValueError, KeyError, OSError, SensorError, ImportError) as exc:  # user errors: no traceback
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

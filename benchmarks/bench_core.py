@@ -150,17 +150,6 @@ def bench_sampler(seconds: float, pairs: int = 10):
     return rows
 
 
-def refresh_read_latency(emu, t_from, t_to):
-    """Ground truth from the INA3221 emulator read in process: for each register refresh of any
-    channel in [t_from, t_to) (the chip's exact schedule), the first instant after it at which a
-    read saw the registers, minus the refresh (ns)."""
-    reads = np.sort(np.asarray(emu.emulator.register_reads(), np.int64))
-    reads = reads[reads >= t_from]
-    ref = np.asarray(emu.emulator.refresh_instants(int(t_from), int(min(t_to, reads[-1]))), np.int64)
-    idx = np.searchsorted(reads, ref, side="left")
-    return (reads[idx] - ref).astype(np.float64)
-
-
 def bench_refresh(seconds: float, pairs: int = 4):
     """Refresh-locked sampling ("refresh") beside fixed-rate polling (1 and 10 kHz) on the INA3221
     emulator read in process (_core.Ina3221RegisterSensor: the registers are computed for the
@@ -196,7 +185,7 @@ def bench_refresh(seconds: float, pairs: int = 4):
                     st = s.stats()
                     cpu.append(st["cpu_s"])
                     d = s.samples(0)
-                    lat.append(refresh_read_latency(emu, t_from, int(d["t_ns"][-1])))
+                    lat.append(emu.register_read_latency_ns(t_from, int(d["t_ns"][-1])).astype(np.float64))
                     # Energy of the board total over the measured part, samples (trapezoid) vs truth.
                     k = d["t_ns"] >= t_from
                     tt, pp = d["t_ns"][k], d["power_w"][k, 0]

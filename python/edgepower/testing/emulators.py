@@ -159,6 +159,20 @@ class Ina3221:
         """The real ``jetson-hwmon`` sensor, reading this emulator's tree."""
         return create_sensor("jetson-hwmon", root=self.root)
 
+    def register_read_latency_ns(self, t_from_ns: int, t_to_ns: int):
+        """For the chip read in process (``_core.Ina3221RegisterSensor(self.emulator)``): for each
+        register refresh of any channel in [t_from_ns, t_to_ns) (the chip's exact schedule), the
+        first instant after it at which a read saw the registers, minus the refresh (ns, int64
+        array). Refreshes after the last read are left out."""
+        import numpy as np
+
+        reads = np.sort(np.asarray(self.emulator.register_reads(), np.int64))
+        reads = reads[reads >= t_from_ns]
+        if reads.size == 0:
+            return np.zeros(0, np.int64)
+        ref = np.asarray(self.emulator.refresh_instants(int(t_from_ns), int(min(t_to_ns, reads[-1]))), np.int64)
+        return reads[np.searchsorted(reads, ref)] - ref
+
     def true_energy_j(self, t0_ns: int, t1_ns: int, rail: int = 0) -> float:
         """Exact energy of a rail over [t0_ns, t1_ns] (J)."""
         return self.emulator.true_energy_j(rail, int(t0_ns), int(t1_ns))

@@ -116,7 +116,7 @@ def test_shared_relu_rows_and_energy_within_1pct_of_truth():
     sensor = core.RegionSensor(timeline, LEVELS, IDLE_W)
     model = ResBlock()
     report = profile_layers(model, torch.randn(2, 3, 8, 8), sensor=sensor, rate_hz=4000, min_window_s=0.25,
-                            rounds=2, warmup=1, idle_s=0.1, trace_model=True)
+                            rounds=2, warmup=1, idle_s=0.1, trace_model=True, ci_target_pct=None)  # 2 rounds
     labels = [r["layer"] for r in report.rows]
     assert labels == ["conv1", "relu#0", "conv2", "relu#1", "relu", "fc", "(unattributed)", "(model)"]
     assert no_hooks(model)

@@ -213,6 +213,9 @@ def check_profile_args(args: Any) -> bool:
         rate(args.rate)
     if args.rounds is not None:
         integer(args.rounds, "--rounds", 1)
+    number(args.ci_target, "--ci-target", low=0, unit="% (0: exactly --rounds rounds)")
+    if args.max_rounds is not None:
+        integer(args.max_rounds, "--max-rounds", max(1, args.rounds or 1))
     if args.min_window is not None:
         number(args.min_window, "--min-window", low=0, low_ok=False, unit="seconds")
     integer(args.warmup, "--warmup", 0)

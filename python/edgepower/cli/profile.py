@@ -86,6 +86,11 @@ def add_parser(sub) -> None:
                         "spelling)")
     p.add_argument("--rounds", type=int, default=None,
                    help="rounds in shuffled order (default 3; 16 on the CPU estimate)")
+    p.add_argument("--ci-target", type=float, default=10.0, metavar="PCT",
+                   help="measure the layers whose net energy's 95%% CI is wider than PCT %% of it in extra rounds, "
+                        "up to --max-rounds and half the planned rounds' time (default 10; 0: exactly --rounds)")
+    p.add_argument("--max-rounds", type=int, default=None,
+                   help="most rounds a layer is measured in for --ci-target (default 4 x --rounds)")
     p.add_argument("--min-window", type=float, default=None,
                    help="shortest adaptive window in s (default 0.2; 0.05 on the CPU estimate)")
     p.add_argument("--warmup", type=int, default=2, help="calls before each window (default 2)")
@@ -146,6 +151,8 @@ class _Bar:
             from tqdm import tqdm
 
             self.bar = tqdm(total=p.total, unit="layer", file=sys.stderr, dynamic_ncols=True)
+        if self.bar.total != p.total:  # extra rounds for a CI target (profile/precision.py)
+            self.bar.total = p.total
         self.bar.n = p.done
         if p.label:
             self.bar.set_description(f"round {p.round + 1}/{p.rounds} {p.label}", refresh=False)
@@ -180,7 +187,8 @@ def cmd_profile(args) -> int:
                              warmup=args.warmup, idle_s=args.idle, idle_power_w=args.idle_power, seed=args.seed,
                              in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round,
                                                    attribution=args.attribution),
-                             estimator=args.estimator, cache_context=args.cache_context)
+                             estimator=args.estimator, cache_context=args.cache_context,
+                             ci_target_pct=args.ci_target or None, max_rounds=args.max_rounds)
     torch = need("torch", "edgepower profile (install the torch build for your device: see the README)")
     torch.manual_seed(args.seed)
     from .models import build_model as build  # looked up per call: tests spy on models.build_model

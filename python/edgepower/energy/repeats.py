@@ -87,6 +87,23 @@ def combine(parts: Sequence[PerRound], sign: Sequence[float]) -> PerRound:
     return PerRound(**acc)
 
 
+def difference(parts: Sequence[PerRound], sign: Sequence[float]) -> PerRound:
+    """Per-round sums (with signs) like :func:`combine`, shifted so that each figure's mean is
+    the same sum of the parts' own means: where the parts hold different rounds (a site given
+    extra rounds for precision, edgepower.profile.precision) the rows still add up, and the
+    spread (the CI) is that of the rounds every part holds, paired as before."""
+    out = combine(parts, sign)
+    for k in ("latency_s", "gross_j", "net_j"):
+        series = getattr(out, k)
+        finite = np.isfinite(series)
+        means = [float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else math.nan
+                 for v in (getattr(p, k) for p in parts)]
+        target = sum(s * m for s, m in zip(sign, means))
+        if finite.any() and math.isfinite(target):
+            series[finite] += target - float(np.mean(series[finite]))
+    return out
+
+
 def mean_ci(values: Sequence[float]) -> Tuple[float, float, int]:
     """(mean, 95 % CI half-width, n) of the finite values; NaN where undefined."""
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
@@ -102,4 +119,4 @@ def material(value: float, scale: float) -> bool:
     return math.isfinite(value) and math.isfinite(scale) and abs(value) > 1e-9 * max(abs(scale), 1e-300)
 
 
-__all__ = ["PerRound", "SERIES", "combine", "material", "mean_ci", "per_round"]
+__all__ = ["PerRound", "SERIES", "combine", "difference", "material", "mean_ci", "per_round"]

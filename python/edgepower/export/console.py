@@ -36,6 +36,9 @@ def summary(report) -> str:
                      f"{rounds} rounds of marked windows")
     else:
         lines.append(f"sensor {report.sensor}; {rounds} rounds in shuffled order; {how}")
+        line = precision_line(m.get("method", {}).get("precision"))
+        if line:
+            lines.append(line)
     if report.estimated:
         lines.append(ESTIMATE_NOTE.format(sensor=report.sensor))
     est = m.get("estimator") or {}
@@ -67,6 +70,9 @@ def summary(report) -> str:
 
     lines.append("")
     of = f"the measured rounds (of {rounds} planned)" if partial else f"{rounds} rounds"
+    extra = (m.get("method", {}).get("precision") or {}).get("extra_rounds") or {}
+    if extra:
+        of += f" (up to {rounds + max(extra.values())} for the {len(extra)} site(s) given extra rounds)"
     lines.append(f"Per inference, mean of {of} with 95% CI (DistilBERT tool format; net = above idle):")
     head = (f"  {'layer':<{w_label}}  {'gross mJ':>10}  {'net mJ':>10}  {'+-CI %':>7}  {'latency ms':>10}  "
             f"{'avg W':>7}  {'share %':>7}  {'samples':>7}")
@@ -107,6 +113,22 @@ def summary(report) -> str:
     if report.estimated:
         lines.append("(every figure above is an ESTIMATE, not a measurement)")
     return "\n".join(lines)
+
+
+def precision_line(info: Any) -> str:
+    """The extra rounds for a CI target (edgepower.profile.precision) in one line; empty when
+    every site met the target after the planned rounds (or there was no target)."""
+    if not info or (not info.get("extra_rounds") and not info.get("above_target_pct")):
+        return ""
+    extra = info["extra_rounds"]
+    line = (f"precision: {len(extra)} site(s) measured in up to {max(extra.values(), default=0)} extra round(s) "
+            f"({info.get('extra_s', 0.0):.3g} s) for a 95% CI within +-{info['ci_target_pct']:g} %; {info['stopped']}")
+    left = info.get("above_target_pct") or {}
+    if left:
+        worst = sorted(left.items(), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{k} (+-{v:.3g} %)" for k, v in worst[:5])
+        line += f"; still above: {shown}{' ...' if len(left) > 5 else ''}"
+    return line
 
 
 def figure_text(r: Dict[str, Any], key: str) -> str:
@@ -158,4 +180,4 @@ def closure_lines(ci: Dict[str, Dict[str, float]]) -> List[str]:
     return out
 
 
-__all__ = ["closure_lines", "net_text", "summary"]
+__all__ = ["closure_lines", "net_text", "precision_line", "summary"]

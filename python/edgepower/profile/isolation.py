@@ -29,46 +29,58 @@ from ..report import Window
 from .cache import Rotation
 from .capture import RESTORE_SUFFIX, CallSite
 from .hooks import RANGE_PREFIX, record_range
+from .precision import extra_rounds
 from .run import Outcome, Progress, Run, edge_gap_limit_s
 
 log = logging.getLogger("edgepower")
 
 
 def measure(run: Run, before_window: Any = None) -> List[Window]:
-    """Every window of every round. A call site that raises is marked failed (``site.error``)
-    and skipped from then on; the others go on."""
+    """Every window of every round, then the extra rounds of the sites whose CI is still wider
+    than the target (:mod:`edgepower.profile.precision`). A call site that raises is marked
+    failed (``site.error``) and skipped from then on; the others go on."""
     o = run.options
     target_ns = int(round(run.target_window_s * 1e9))
     rng = random.Random(o.seed)
     items = run.sites + [run.whole]
     windows: List[Window] = run.windows  # the caller keeps what finished if this is interrupted
-    total = o.rounds * len(items)
-    done = 0
+    count = {"done": 0, "total": o.rounds * len(items), "rounds": o.rounds}
     open_regions: List[int] = []
+
+    def measure_round(sites: List[CallSite], r: int) -> None:
+        order = list(sites)
+        rng.shuffle(order)
+        for site in order:
+            run.emit(Progress("measure", count["done"], count["total"], site.label, r, count["rounds"]))
+            count["done"] += 1
+            if site.error:
+                continue
+            if (site.label, r) in run.resumed:  # measured before an interruption (--resume)
+                windows.extend(run.resumed[(site.label, r)])
+                continue
+            try:
+                if before_window is not None:
+                    before_window(site.label, r)
+                new = _measure_site(run, site, r, target_ns, open_regions)
+                windows.extend(new)
+                run.window_done(new)
+            except Exception as exc:
+                site.error = f"{type(exc).__name__}: {exc}"
+                site.failed_round = r
+                log.warning("%s failed in isolation (round %d): %s", site.label, r, site.error)
+        run.emit(Progress("measure", count["done"], count["total"], "", r, count["rounds"]))
+
+    def measure_extra_round(sites: List[CallSite], r: int) -> None:
+        count["total"] += len(sites)
+        count["rounds"] = r + 1
+        measure_round(sites, r)
+
     try:
         with torch.inference_mode():
+            start = time.monotonic()
             for r in range(o.rounds):
-                order = list(items)
-                rng.shuffle(order)
-                for site in order:
-                    run.emit(Progress("measure", done, total, site.label, r, o.rounds))
-                    done += 1
-                    if site.error:
-                        continue
-                    if (site.label, r) in run.resumed:  # measured before an interruption (--resume)
-                        windows.extend(run.resumed[(site.label, r)])
-                        continue
-                    try:
-                        if before_window is not None:
-                            before_window(site.label, r)
-                        new = _measure_site(run, site, r, target_ns, open_regions)
-                        windows.extend(new)
-                        run.window_done(new)
-                    except Exception as exc:
-                        site.error = f"{type(exc).__name__}: {exc}"
-                        site.failed_round = r
-                        log.warning("%s failed in isolation (round %d): %s", site.label, r, site.error)
-                run.emit(Progress("measure", done, total, "", r, o.rounds))
+                measure_round(items, r)
+            run.precision = extra_rounds(run, items, time.monotonic() - start, measure_extra_round)
     finally:
         for rid in open_regions:  # a window cut short by an exception: close its region
             run.timeline.end(rid)

@@ -42,7 +42,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .._native import core as _core
-from ..energy.repeats import SERIES, PerRound, combine, material, mean_ci, per_round
+from ..energy.repeats import SERIES, PerRound, difference, material, mean_ci, per_round
 from ..report import LayerRow, Report, Window
 from .capture import MODEL_LABEL
 from .rows import below_restore_noise, resolution
@@ -85,8 +85,9 @@ def op_row(label: str, module: str, call: Optional[int], kind: str, shapes: str,
 
 
 def _rounds(report: Report) -> int:
-    r = report.meta.get("method", {}).get("rounds")
-    return int(r) if r else max([w.round for w in report.window_records] or [0]) + 1
+    """The rounds the windows span: the planned ones and any extra ones (profile/precision.py)."""
+    r = report.meta.get("method", {}).get("rounds") or 1
+    return max([int(r)] + [w.round + 1 for w in report.window_records])
 
 
 def _with_ops(report: Report, ops: List[LayerRow], op_pr: Dict[str, PerRound], after: Dict[str, str],
@@ -100,7 +101,7 @@ def _with_ops(report: Report, ops: List[LayerRow], op_pr: Dict[str, PerRound], a
     parts += [per_round(report.window_records, lab, rounds, idle_w) for lab in ok_layers]
     parts += [op_pr[r.layer] for r in ops]
     old_un = next(r for r in rows if r.kind == "unattributed")
-    un = op_row(old_un.layer, "", None, "unattributed", "", combine(parts, [1.0] + [-1.0] * (len(parts) - 1)),
+    un = op_row(old_un.layer, "", None, "unattributed", "", difference(parts, [1.0] + [-1.0] * (len(parts) - 1)),
                 idle_w, old_un.sensor, old_un.estimated,
                 f"whole model minus the layers and the {len(ops)} op call sites outside them (rows of kind 'op'): "
                 f"{ops_meta.get('unattributed_is', 'what no op accounts for')}")

@@ -36,6 +36,10 @@ def check_mode(mode: Any) -> str:
 
 ATTRIBUTIONS = ("auto", "assignment")
 
+#: Default relative half-width (%) of the 95 % CI each call site is measured to in isolation
+#: (extra rounds for the sites above it: :mod:`edgepower.profile.precision`).
+DEFAULT_CI_TARGET_PCT = 10.0
+
 
 @dataclass(frozen=True)
 class InSituOptions:
@@ -88,6 +92,11 @@ class ProfileOptions:
     #: Isolation: ``"model"``: a layer's weights and output are as cold in cache as in the model's
     #: forward (:mod:`edgepower.profile.cache`); ``"warm"``: every layer measured warm.
     cache_context: str = "model"
+    #: Isolation: sites whose net energy's 95 % CI is wider than this % of it (and excludes zero)
+    #: get extra rounds, up to ``max_rounds`` (None: 4 x ``rounds``) and half the planned rounds'
+    #: time (:mod:`edgepower.profile.precision`); None: exactly ``rounds`` rounds.
+    ci_target_pct: Optional[float] = DEFAULT_CI_TARGET_PCT
+    max_rounds: Optional[int] = None
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -102,6 +111,12 @@ class ProfileOptions:
             v = getattr(self, name)
             _require(isinstance(v, int) and not isinstance(v, bool) and v >= low,
                      f"{name} must be an int >= {low}, got {v!r}")
+        _require(self.ci_target_pct is None or (_number(self.ci_target_pct) and self.ci_target_pct > 0),
+                 f"ci_target_pct must be a percentage > 0 (the 95 % CI's half-width each site is measured to) or "
+                 f"None (exactly `rounds` rounds), got {self.ci_target_pct!r}")
+        _require(self.max_rounds is None or (isinstance(self.max_rounds, int) and not isinstance(self.max_rounds, bool)
+                                             and self.max_rounds >= self.rounds),
+                 f"max_rounds must be an int >= rounds ({self.rounds}) or None (4 x rounds), got {self.max_rounds!r}")
         _require(_number(self.idle_s) and self.idle_s >= 0,
                  f"idle_s must be a number of seconds >= 0 (0: no idle baseline), got {self.idle_s!r}")
         _require(self.idle_power_w is None or (_number(self.idle_power_w) and self.idle_power_w >= 0),
@@ -127,4 +142,4 @@ class ProfileOptions:
         return d
 
 
-__all__ = ["InSituOptions", "MODES", "ProfileOptions", "check_mode"]
+__all__ = ["DEFAULT_CI_TARGET_PCT", "InSituOptions", "MODES", "ProfileOptions", "check_mode"]

@@ -31,8 +31,8 @@ def interrupted(run: Run, make_report: Callable[..., Any]) -> ProfileInterrupted
     """The exception to raise for a Ctrl-C during ``run`` (sampling has stopped)."""
     planned = run.options.rounds * (len(run.sites) + 1)
     done = [w for w in run.windows if w.kind in ("layer", "model")]
-    stage = ("the idle baseline after the windows" if len(done) == planned else "the measurement" if done
-             else "start-up (capture, idle baseline)")
+    stage = ("the extra rounds for precision or the idle baseline after the windows" if len(done) >= planned
+             else "the measurement" if done else "start-up (capture, idle baseline)")
     if run.options.mode != "isolation":
         stage = "the in-situ measurement (in-situ mode has no partial report: its figures need whole rounds)"
     if run.whole is None or run.options.mode != "isolation" or not done:

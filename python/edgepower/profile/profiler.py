@@ -50,8 +50,9 @@ from .insitu import outcome as in_situ_outcome
 from .isolation import measure as measure_isolation
 from .isolation import outcome as isolation_outcome
 from .labels import preset_labels, relabel
-from .options import InSituOptions, ProfileOptions
+from .options import DEFAULT_CI_TARGET_PCT, InSituOptions, ProfileOptions
 from .partial import interrupted
+from .precision import rounds_in
 from .presets import select_layers
 from .progress import ProgressBar
 from .rows import build_rows, closure_stats
@@ -97,6 +98,14 @@ class LayerProfiler:
         Each round measures every call site and the whole model once, in a new random order;
         figures are the mean over rounds with a 95 % confidence interval. Default 3; 16 on the
         CPU estimates, whose spread is the machine's from round to round (``profile/sampling.py``).
+    ci_target_pct : float or None
+        Isolation: after the planned rounds, each call site whose net energy's 95 % CI is wider
+        than this % of it (and excludes zero) is measured in extra rounds until it is within, up
+        to ``max_rounds`` and half the planned rounds' time (:mod:`edgepower.profile.precision`;
+        what happened is in ``meta["method"]["precision"]``). Default 10; None: exactly
+        ``rounds`` rounds.
+    max_rounds : int, optional
+        Most rounds a call site is measured in with ``ci_target_pct``. Default 4 x ``rounds``.
     idle_s : float
         Seconds of idle baseline measured before profiling (0: none, unless ``idle_power_w``).
     idle_power_w : float, optional
@@ -182,6 +191,7 @@ class LayerProfiler:
                  progress: Optional[Callable[[Progress], None]] = None,
                  before_window: Optional[Callable[[str, int], None]] = None,
                  estimator: Union[str, Estimator] = "auto", cache_context: str = "model",
+                 ci_target_pct: Optional[float] = DEFAULT_CI_TARGET_PCT, max_rounds: Optional[int] = None,
                  options: Optional[ProfileOptions] = None):
         import torch
 
@@ -196,8 +206,8 @@ class LayerProfiler:
             mode=mode, repeats=repeats, min_window_s=DEFAULT_MIN_WINDOW_S if min_window_s is None else min_window_s,
             k_updates=DEFAULT_K_UPDATES if k_updates is None else k_updates, min_repeats=min_repeats,
             warmup=warmup, rounds=DEFAULT_ROUNDS if rounds is None else rounds, idle_s=idle_s, idle_power_w=idle_power_w, seed=seed,
-            trace_model=trace_model, edge_retries=edge_retries,
-            in_situ=InSituOptions(sync_layers=sync_layers, max_delay_s=max_delay_s,
+            trace_model=trace_model, edge_retries=edge_retries, ci_target_pct=ci_target_pct,
+            max_rounds=max_rounds, in_situ=InSituOptions(sync_layers=sync_layers, max_delay_s=max_delay_s,
                                   max_round_s=DEFAULT_MAX_ROUND_S if max_round_s is None else max_round_s,
                                   attribution=attribution))
         if progress is True:
@@ -299,14 +309,15 @@ class LayerProfiler:
     def _report(run: Run, outcome: Outcome, s: Any, power: np.ndarray) -> Report:
         monitor = run.monitor
         assert run.whole is not None
-        rows = build_rows(run.sites, run.whole, outcome.windows, run.idle_power_w, run.options.rounds,
+        rounds = rounds_in(outcome.windows, run.options.rounds)  # with the extra rounds (precision.py)
+        rows = build_rows(run.sites, run.whole, outcome.windows, run.idle_power_w, rounds,
                           monitor.info.kind, bool(monitor.info.estimated), run.model)
         if outcome.annotate is not None:
             outcome.annotate(rows)
         for w in idle_drift_warnings(run, rows):
             run.warn(w)
         meta = provenance(run, outcome.method)
-        meta["closure"] = closure_stats(run.sites, outcome.windows, run.idle_power_w, run.options.rounds)
+        meta["closure"] = closure_stats(run.sites, outcome.windows, run.idle_power_w, rounds)
         # Labels last: the figures above match windows to call sites by their module paths.
         labels = preset_labels(run.model, run.layers_spec)
         relabel(rows, outcome.windows, outcome.cycles, labels)

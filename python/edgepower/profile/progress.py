@@ -33,6 +33,8 @@ class ProgressBar:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=p.total, **self.tqdm_options)
+        if self.bar.total != p.total:  # extra rounds for a CI target (profile/precision.py)
+            self.bar.total = p.total
         self.bar.n = p.done
         if p.label:
             self.bar.set_description(f"round {p.round + 1}/{p.rounds} {p.label}", refresh=False)

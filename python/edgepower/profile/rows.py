@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from ..energy.repeats import PerRound, combine, material, mean_ci, per_round
+from ..energy.repeats import PerRound, combine, difference, material, mean_ci, per_round
 from ..report import LayerRow, Window
 from .capture import MODEL_LABEL, UNATTRIBUTED_LABEL, CallSite, describe_inputs
 
@@ -111,7 +111,7 @@ def build_rows(sites: List[CallSite], whole: CallSite, windows: List[Window], id
                      model_pr, idle_w, sensor, estimated, bool(whole.inplace),
                      "failed" if whole.error else "ok", whole.error)
     ok_sites = [s for s in sites if not s.error]
-    un = combine([model_pr] + [per[s.label] for s in ok_sites], [1.0] + [-1.0] * len(ok_sites))
+    un = difference([model_pr] + [per[s.label] for s in ok_sites], [1.0] + [-1.0] * len(ok_sites))
     failed = [s.label for s in sites if s.error]
     un_row = _row(UNATTRIBUTED_LABEL, "", None, "unattributed", "", 0, "", un, idle_w, sensor, estimated,
                   status="failed" if whole.error else "ok",

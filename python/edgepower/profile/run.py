@@ -107,6 +107,7 @@ class Run:
     sampling_why: str = ""  # where the rate and the in-situ round length came from (sampling.py)
     cache: Optional[CacheContext] = None  # isolation: the cache state layers are measured in (cache.py)
     windows: List[Window] = field(default_factory=list)  # isolation: the windows as they finish
+    precision: Dict[str, Any] = field(default_factory=dict)  # isolation: the extra rounds (precision.py)
     resumed: Dict[Tuple[str, int], List[Window]] = field(default_factory=dict)  # (label, round): from a spool
     _modes: Dict[Any, bool] = field(default_factory=dict, repr=False)
 
@@ -312,10 +313,13 @@ def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
         "target_window_s": run.target_window_s, "sensor_update_interval_s": run.update_interval_s,
         "sensor_update_interval_source": run.update_interval_source, "trace_model": o.trace_model,
         "edge_retries": o.edge_retries, "edge_gap_limit_s": edge_gap_limit_s(run),
+        "ci_target_pct": o.ci_target_pct, "max_rounds": o.max_rounds,
         "inference_mode": True, "eval_mode": True, "cuda_synchronized": bool(run.cuda_devices),
         "cache_context": run.cache.as_dict() if run.cache is not None else None,
         "sampling": run.sampling_why,
     }
+    if run.precision:
+        settings["precision"] = run.precision
     settings.update(method)
     meta: Dict[str, Any] = {
         "model": type(model).__name__,

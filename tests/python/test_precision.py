@@ -1,0 +1,137 @@
+"""Extra rounds for the call sites whose CI is wider than the target (edgepower.profile.precision)."""
+import math
+import time
+
+import pytest
+import torch
+
+import edgepower
+from edgepower import _core as core
+from edgepower.profile import ProfileOptions
+from edgepower.profile import precision
+from edgepower.profile.precision import relative_ci_pct, rounds_in
+from edgepower.report import Window
+
+IDLE_W = 2.0
+T975 = {2: 4.302652729911275, 7: 2.364624251592785}  # Student t(0.975, dof)
+
+
+def _windows(label, per_call_j, calls=10, seconds=1.0):
+    return [Window(label, label, 0, r, "layer", 0, int(seconds * 1e9), calls, duration_s=seconds,
+                   energy_j=e * calls) for r, e in enumerate(per_call_j)]
+
+
+def test_relative_ci_is_the_t_interval_of_the_headline_figure():
+    # Gross 10, 11, 12 J per call: mean 11, SD 1, CI t(2) x 1 / sqrt(3).
+    ws = _windows("a", [10.0, 11.0, 12.0])
+    assert relative_ci_pct(ws, "a", 3, None) == pytest.approx(T975[2] / math.sqrt(3) / 11 * 100, rel=1e-9)
+    # Net of 1 W idle over 1 s windows of 10 calls: 0.1 J per call less, same SD.
+    assert relative_ci_pct(ws, "a", 3, 1.0) == pytest.approx(T975[2] / math.sqrt(3) / 10.9 * 100, rel=1e-9)
+    # Nothing to aim at: a CI that includes zero, a figure of zero, one round.
+    assert math.isnan(relative_ci_pct(_windows("b", [1.0, 2.0, 3.0]), "b", 3, None))  # CI 2.48 > mean 2
+    assert math.isnan(relative_ci_pct(_windows("c", [0.2, 0.2, 0.2]), "c", 3, 2.0))  # net exactly 0
+    assert math.isnan(relative_ci_pct(_windows("d", [5.0]), "d", 1, None))
+    # A round without a window of the site is skipped, not counted as zero.
+    ws = _windows("a", [10.0, 11.0, 12.0]) + [Window("other", "other", 0, 3, "layer", 0, 1, 1)]
+    assert rounds_in(ws, 3) == 4
+    assert relative_ci_pct(ws, "a", 4, None) == pytest.approx(T975[2] / math.sqrt(3) / 11 * 100, rel=1e-9)
+
+
+class Wait(torch.nn.Module):
+    """Busy-waits ``ms`` per call (set between windows by the test)."""
+
+    def __init__(self, ms):
+        super().__init__()
+        self.ms = ms
+
+    def forward(self, x):
+        end = time.perf_counter() + self.ms * 1e-3
+        while time.perf_counter() < end:
+            pass
+        return x + 1
+
+
+class Pair(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.steady = Wait(0.5)
+        self.noisy = Wait(2.0)
+
+    def forward(self, x):
+        return self.noisy(self.steady(x))
+
+
+def _profile(model, **kw):
+    timeline = core.Timeline()
+    # Both layers draw 6 W, idle 2 W: net energy per call = 4 W x the call's wall time. The whole
+    # model's region is not named, so it draws idle: a net of 0 that no round count can aim at.
+    sensor = core.RegionSensor(timeline, {"steady": 6.0, "noisy": 6.0}, IDLE_W)
+    step = {"n": 0}
+
+    def before_window(label, r):
+        time.sleep(0.003)  # the samples around each edge are the window's own level (test_rows.py)
+        if label == "noisy":  # alternately 2.0 and 2.6 ms a call: a spread of 13 % of the mean per round
+            model.noisy.ms = 2.0 if step["n"] % 2 == 0 else 2.6
+            step["n"] += 1
+
+    return edgepower.profile_layers(model, torch.zeros(4), sensor=sensor, rate_hz=2000, min_window_s=0.03,
+                                    rounds=3, warmup=1, idle_s=0.05, before_window=before_window, **kw)
+
+
+def test_a_site_wider_than_the_target_gets_extra_rounds_up_to_max_rounds(monkeypatch):
+    # noisy's per-round figures alternate 8.0 / 10.4 mJ (+ the machine's noise): with 3 rounds its
+    # CI is t(2) x 1.3 / sqrt(3) / 9.2 ~ 33 % at least, and with 8 rounds still ~ t(7) x 1.28 /
+    # sqrt(8) / 9.2 ~ 12 % > 10 %, so it runs to max_rounds; no time budget in this test.
+    monkeypatch.setattr(precision, "EXTRA_TIME_FRACTION", 1e6)
+    report = _profile(Pair(), ci_target_pct=10.0, max_rounds=8)
+    info = report.meta["method"]["precision"]
+    assert info["extra_rounds"].get("noisy") == 5, info
+    assert info["stopped"] == "max_rounds (8) reached"
+    assert report.row("noisy")["rounds"] == 8
+    assert info["above_target_pct"]["noisy"] > 10.0
+    assert "(model)" not in info["extra_rounds"]  # its net is 0: nothing to aim at
+    # The rounds each site holds are the windows it has: one per round.
+    for label in ("steady", "noisy", "(model)"):
+        rounds = {w["round"] for w in report.windows if w["label"] == label and w["kind"] in ("layer", "model")}
+        assert report.row(label)["rounds"] == len(rounds)
+        assert rounds == set(range(3 + info["extra_rounds"].get(label, 0)))
+    assert "extra round" in report.summary() and "noisy" in report.summary()
+    # The rows still add up to the model: (unattributed) is the model's mean less the layers'
+    # means (its CI from the rounds that hold every site, paired).
+    parts = [r for r in report.rows if r["kind"] in ("layer", "unattributed")]
+    for key in ("latency_ms", "energy_per_inference_mj", "net_energy_per_inference_mj"):
+        assert sum(r[key] for r in parts) == pytest.approx(report.row("(model)")[key], rel=1e-9, abs=1e-12), key
+    # The closure per round needs every site and the whole model in it: the planned rounds only.
+    assert report.closure_ci["latency"]["n"] == 3
+
+
+def test_no_extra_round_without_a_target_or_past_the_time_budget(monkeypatch):
+    report = _profile(Pair(), ci_target_pct=None)
+    assert {w["round"] for w in report.windows} == {0, 1, 2}
+    assert report.meta["method"]["precision"]["stopped"].startswith("no target")
+    assert "extra round" not in report.summary()
+    monkeypatch.setattr(precision, "EXTRA_TIME_FRACTION", 0.0)
+    report = _profile(Pair())
+    info = report.meta["method"]["precision"]
+    assert {w["round"] for w in report.windows} == {0, 1, 2}
+    assert info["stopped"].startswith("time budget reached") and info["extra_rounds"] == {}
+    assert info["above_target_pct"]["noisy"] > 10.0
+    assert "still above: noisy" in report.summary()
+
+
+def test_a_loose_target_is_met_after_the_planned_rounds():
+    report = _profile(Pair(), ci_target_pct=1e6)
+    info = report.meta["method"]["precision"]
+    assert {w["round"] for w in report.windows} == {0, 1, 2} and info["extra_rounds"] == {}
+    assert info["stopped"] == "every site within +-1e+06 % after the planned rounds"
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"ci_target_pct": 0}, "ci_target_pct must be a percentage > 0"),
+    ({"ci_target_pct": "10"}, "ci_target_pct must be a percentage > 0"),
+    ({"max_rounds": 2}, "max_rounds must be an int >= rounds (3)"),
+    ({"max_rounds": 4.0}, "max_rounds must be an int >= rounds (3)"),
+])
+def test_bad_precision_options_say_what_is_allowed(kw, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ProfileOptions(**kw)

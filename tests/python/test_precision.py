@@ -37,6 +37,24 @@ def test_relative_ci_is_the_t_interval_of_the_headline_figure():
     assert relative_ci_pct(ws, "a", 4, None) == pytest.approx(T975[2] / math.sqrt(3) / 11 * 100, rel=1e-9)
 
 
+def test_sites_whose_ci_is_negligible_beside_the_model_get_no_extra_round():
+    # The whole model at 1000 J per inference: a CI under 1e-4 of it (0.1 J) changes no total.
+    # "tiny" is as wide relative to itself (+-60 %) as "small" but 100 x smaller.
+    class Site:
+        def __init__(self, label):
+            self.label, self.error = label, ""
+
+    class FakeRun:
+        idle_power_w = None
+        windows = (_windows("(model)", [1000.0, 1010.0, 990.0]) + _windows("small", [1.0, 1.3, 0.8])
+                   + _windows("tiny", [0.010, 0.013, 0.008]) + _windows("steady", [5.0, 5.01, 4.99]))
+
+    rel_small = T975[2] * 0.2516611478 / math.sqrt(3) / (3.1 / 3) * 100  # SD of 1.0, 1.3, 0.8
+    above = precision.above_target(FakeRun(), [Site(x) for x in ("(model)", "small", "tiny", "steady")], 3, 10.0)
+    assert above == pytest.approx({"small": rel_small}, rel=1e-6)
+    assert relative_ci_pct(FakeRun.windows, "tiny", 3, None) == pytest.approx(rel_small, rel=1e-6)
+
+
 class Wait(torch.nn.Module):
     """Busy-waits ``ms`` per call (set between windows by the test)."""
 

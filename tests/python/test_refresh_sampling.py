@@ -43,8 +43,17 @@ def test_refresh_mode_locks_to_the_ina3221_and_reads_each_refresh_soon_after_it(
     with T.Ina3221(_core.ConstantSensor([5.0]), averages=1, conversion_s=1.1e-3, noise_w=0.05) as emu:
         with PowerMonitor(emu.sensor(), rate_hz="refresh", realtime=False) as mon:
             assert mon.sampler.refresh
-            # Learning: 32 changes at 2.2 ms (each of 3 channels refreshes in turn) ~ 70 ms.
-            t_from, _, st, d, n = _lock_then_sample(mon)
+            # Learning: 32 changes at 2.2 ms (each of 3 channels refreshes in turn) ~ 70 ms. The
+            # files' writer thread is the harness, not a chip: beside other load its late writes
+            # can fail a learning (25 of 32 changes off the grid, seen once in a suite run beside
+            # another pytest) or a drift check, and the sampler then polls and learns again after
+            # 1 s. So the figures come from a window that stayed locked, within 3 tries; the
+            # in-process chip below (no writer thread) gets one.
+            for _ in range(3):
+                fallbacks = mon.stats()["refresh_fallbacks"]
+                t_from, _, st, d, n = _lock_then_sample(mon)
+                if st["refresh_state"] == "locked" and st["refresh_fallbacks"] == fallbacks:
+                    break
     assert st["mode"] == "refresh" and st["refresh_state"] == "locked", st["refresh_note"]
     # The hwmon tree states 7 ms (6.6 ms in whole ms); the readings change at each channel's
     # refresh, every 6.6 / 3 = 2.2 ms. The fit over hundreds of changes, each placed within a

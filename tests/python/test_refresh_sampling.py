@@ -51,9 +51,21 @@ def test_refresh_mode_locks_to_the_ina3221_and_reads_each_refresh_soon_after_it(
             # in-process chip below (no writer thread) gets one.
             for _ in range(3):
                 fallbacks = mon.stats()["refresh_fallbacks"]
-                t_from, _, st, d, n = _lock_then_sample(mon)
+                t_from, t_to, st, d, n = _lock_then_sample(mon)
                 if st["refresh_state"] == "locked" and st["refresh_fallbacks"] == fallbacks:
                     break
+    if st["refresh_state"] != "locked":
+        # Did the harness refresh on a regular grid at all? The writer's own write instants: a
+        # lock needs changes within its tolerance (~130 us) of one period. If more than a tenth
+        # of the writes in the last try came off the nominal 2.2 ms spacing by more than that,
+        # the files did not refresh regularly (the writer thread was held off the CPU; seen in
+        # 2 whole-suite runs on 2026-11-30, rms 465-597 us), which says nothing of the sampler.
+        w = np.sort(np.asarray(emu.emulator.refresh_writes(), np.int64))
+        w = w[(w > t_from) & (w < t_to)]
+        off = np.abs(np.diff(w) - emu.refresh_s / 3 * 1e9) > 129_400
+        if w.size > 10 and off.mean() > 0.1:
+            pytest.xfail(f"the emulator's writer refreshed irregularly ({off.mean():.0%} of {w.size} writes off the "
+                         f"2.2 ms spacing by > 129 us): {st['refresh_note']}")
     assert st["mode"] == "refresh" and st["refresh_state"] == "locked", st["refresh_note"]
     # The hwmon tree states 7 ms (6.6 ms in whole ms); the readings change at each channel's
     # refresh, every 6.6 / 3 = 2.2 ms. The fit over hundreds of changes, each placed within a

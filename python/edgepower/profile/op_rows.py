@@ -45,6 +45,7 @@ from .._native import core as _core
 from ..energy.repeats import SERIES, PerRound, difference, material, mean_ci, per_round
 from ..report import LayerRow, Report, Window
 from .capture import MODEL_LABEL
+from .precision import rounds_in
 from .rows import below_restore_noise, resolution
 
 log = logging.getLogger("edgepower")
@@ -86,8 +87,7 @@ def op_row(label: str, module: str, call: Optional[int], kind: str, shapes: str,
 
 def _rounds(report: Report) -> int:
     """The rounds the windows span: the planned ones and any extra ones (profile/precision.py)."""
-    r = report.meta.get("method", {}).get("rounds") or 1
-    return max([int(r)] + [w.round + 1 for w in report.window_records])
+    return rounds_in(report.window_records, int(report.meta.get("method", {}).get("rounds") or 1))
 
 
 def _with_ops(report: Report, ops: List[LayerRow], op_pr: Dict[str, PerRound], after: Dict[str, str],

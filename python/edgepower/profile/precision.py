@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ..energy.repeats import material, mean_ci, per_round
 from ..report import Window
 from .capture import MODEL_LABEL, CallSite
-from .options import DEFAULT_CI_TARGET_PCT
+
 #: Default most rounds a site is measured in, as a multiple of the planned rounds.
 MAX_ROUNDS_FACTOR = 4
 #: The extra rounds stop once they have taken this fraction of the planned rounds' time.
@@ -62,7 +62,10 @@ def headline(windows: Sequence[Window], label: str, rounds: int, idle_w: Optiona
 def relative_ci_pct(windows: Sequence[Window], label: str, rounds: int, idle_w: Optional[float]) -> float:
     """The 95 % CI half-width of the site's headline figure in % of it; NaN where there is
     nothing to aim at: fewer than 2 rounds, a figure of zero, or a CI that includes zero."""
-    value, ci, gross = headline(windows, label, rounds, idle_w)
+    return _relative_pct(*headline(windows, label, rounds, idle_w))
+
+
+def _relative_pct(value: float, ci: float, gross: float) -> float:
     if not material(value, gross) or not math.isfinite(ci) or abs(value) <= ci:
         return math.nan
     return abs(ci / value) * 100.0
@@ -95,11 +98,10 @@ def above_target(run: Any, items: Sequence[CallSite], rounds: int, target_pct: f
     for site in items:
         if site.error:
             continue
-        rel = relative_ci_pct(run.windows, site.label, rounds, run.idle_power_w)
-        if rel > target_pct:  # False for NaN
-            value, ci, _ = headline(run.windows, site.label, rounds, run.idle_power_w)
-            if ci >= floor:
-                out[site.label] = rel
+        value, ci, gross = headline(run.windows, site.label, rounds, run.idle_power_w)
+        rel = _relative_pct(value, ci, gross)
+        if rel > target_pct and ci >= floor:  # False for NaN
+            out[site.label] = rel
     return out
 
 
@@ -144,5 +146,5 @@ def extra_rounds(run: Any, items: List[CallSite], planned_s: float,
     return info
 
 
-__all__ = ["DEFAULT_CI_TARGET_PCT", "EXTRA_TIME_FRACTION", "MAX_ROUNDS_FACTOR", "MIN_CI_OF_MODEL", "above_target",
+__all__ = ["EXTRA_TIME_FRACTION", "MAX_ROUNDS_FACTOR", "MIN_CI_OF_MODEL", "above_target",
            "extra_rounds", "fill_energies", "headline", "relative_ci_pct", "rounds_in"]

@@ -41,6 +41,7 @@ PROFILE = [
     ("idle-power-negative", ["profile", "vgg11", "--idle-power", "-3"] + S, "--idle-power"),
     ("max-round-0", ["profile", "vgg11", "--max-round", "0"] + S, "--max-round"),
     ("cache-context-unknown", ["profile", "vgg11", "--cache-context", "hot"] + S, "--cache-context"),
+    ("allocator-unknown", ["profile", "vgg11", "--allocator", "jemalloc"] + S, "--allocator"),
     ("seed-huge", ["profile", "vgg11", "--seed", str(10 ** 30)] + S, "--seed"),
     ("image-size-small", ["profile", "vgg11", "--image-size", "16"] + S, "--image-size"),
     ("seq-len-long", ["profile", "distilbert", "--seq-len", "600"] + S, "--seq-len"),

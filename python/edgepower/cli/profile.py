@@ -121,6 +121,10 @@ def add_parser(sub) -> None:
                    help="isolation: 'model' runs each layer with its weights and output as cold in cache as in the "
                         "model's forward (when the model outgrows the last-level cache); 'warm' keeps them cached "
                         "(faster, lower figures than in the model; default model)")
+    p.add_argument("--allocator", choices=("steady", "as-is"), default="steady",
+                   help="'steady' sets glibc malloc's mmap and trim thresholds to the maxima of its own adjustment, "
+                        "so freed activations are reused instead of page-faulted in again at random in layer "
+                        "windows; 'as-is' leaves the allocator alone (default steady)")
     p.add_argument("--edgeprofiler-out", metavar="DIR", default=None,
                    help="also write the measurements in EdgeProfiler's raw layout into DIR")
     p.add_argument("--trace", metavar="PATH", default=None,
@@ -188,7 +192,8 @@ def cmd_profile(args) -> int:
                              in_situ=InSituOptions(sync_layers=args.sync_layers, max_round_s=args.max_round,
                                                    attribution=args.attribution),
                              estimator=args.estimator, cache_context=args.cache_context,
-                             ci_target_pct=args.ci_target or None, max_rounds=args.max_rounds)
+                             ci_target_pct=args.ci_target or None, max_rounds=args.max_rounds,
+                             allocator=args.allocator)
     torch = need("torch", "edgepower profile (install the torch build for your device: see the README)")
     torch.manual_seed(args.seed)
     from .models import build_model as build  # looked up per call: tests spy on models.build_model

@@ -25,7 +25,7 @@ from ..spool import EVENTS, check_path, read_spool
 # The options that decide what is measured and how: recorded in the spool, checked on --resume.
 SETTINGS = ("model", "batch_size", "repeats", "sensor", "estimator", "rate", "rounds", "min_window", "warmup",
             "idle", "idle_power", "image_size", "seq_len", "layers", "depth", "device", "dtype", "seed", "mode",
-            "sync_layers", "max_round", "cache_context", "ci_target", "max_rounds")
+            "sync_layers", "max_round", "cache_context", "ci_target", "max_rounds", "allocator")
 _PARSER: List[Any] = []
 
 

@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional, Union
 
+from .allocator import ALLOCATOR_MODES
+
 log = logging.getLogger("edgepower")
 
 #: Modes of :class:`edgepower.LayerProfiler`.
@@ -97,6 +99,9 @@ class ProfileOptions:
     #: time (:mod:`edgepower.profile.precision`); None: exactly ``rounds`` rounds.
     ci_target_pct: Optional[float] = DEFAULT_CI_TARGET_PCT
     max_rounds: Optional[int] = None
+    #: ``"steady"``: glibc keeps freed activations for reuse (:mod:`edgepower.profile.allocator`;
+    #: set for the rest of the process); ``"as-is"``: the allocator is left alone.
+    allocator: str = "steady"
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -117,6 +122,9 @@ class ProfileOptions:
         _require(self.max_rounds is None or (isinstance(self.max_rounds, int) and not isinstance(self.max_rounds, bool)
                                              and self.max_rounds >= self.rounds),
                  f"max_rounds must be an int >= rounds ({self.rounds}) or None (4 x rounds), got {self.max_rounds!r}")
+        _require(self.allocator in ALLOCATOR_MODES,
+                 f"allocator must be one of {', '.join(map(repr, ALLOCATOR_MODES))} ('steady': freed activations "
+                 f"kept for reuse, 'as-is': the C allocator left alone), got {self.allocator!r}")
         _require(_number(self.idle_s) and self.idle_s >= 0,
                  f"idle_s must be a number of seconds >= 0 (0: no idle baseline), got {self.idle_s!r}")
         _require(self.idle_power_w is None or (_number(self.idle_power_w) and self.idle_power_w >= 0),

@@ -106,6 +106,11 @@ class LayerProfiler:
         ``rounds`` rounds.
     max_rounds : int, optional
         Most rounds a call site is measured in with ``ci_target_pct``. Default 4 x ``rounds``.
+    allocator : str
+        ``"steady"`` (default): glibc's malloc keeps freed activations for reuse (its mmap and
+        trim thresholds set to the maxima of its own adjustment, for the rest of the process), so
+        page faults do not land at random in a layer's windows (:mod:`edgepower.profile.allocator`);
+        ``"as-is"``: the allocator is left alone.
     idle_s : float
         Seconds of idle baseline measured before profiling (0: none, unless ``idle_power_w``).
     idle_power_w : float, optional
@@ -192,7 +197,7 @@ class LayerProfiler:
                  before_window: Optional[Callable[[str, int], None]] = None,
                  estimator: Union[str, Estimator] = "auto", cache_context: str = "model",
                  ci_target_pct: Optional[float] = DEFAULT_CI_TARGET_PCT, max_rounds: Optional[int] = None,
-                 options: Optional[ProfileOptions] = None):
+                 allocator: str = "steady", options: Optional[ProfileOptions] = None):
         import torch
 
         if not isinstance(model, torch.nn.Module):
@@ -207,7 +212,7 @@ class LayerProfiler:
             k_updates=DEFAULT_K_UPDATES if k_updates is None else k_updates, min_repeats=min_repeats,
             warmup=warmup, rounds=DEFAULT_ROUNDS if rounds is None else rounds, idle_s=idle_s, idle_power_w=idle_power_w, seed=seed,
             trace_model=trace_model, edge_retries=edge_retries, ci_target_pct=ci_target_pct,
-            max_rounds=max_rounds, in_situ=InSituOptions(sync_layers=sync_layers, max_delay_s=max_delay_s,
+            max_rounds=max_rounds, allocator=allocator, in_situ=InSituOptions(sync_layers=sync_layers, max_delay_s=max_delay_s,
                                   max_round_s=DEFAULT_MAX_ROUND_S if max_round_s is None else max_round_s,
                                   attribution=attribution))
         if progress is True:

@@ -24,6 +24,7 @@ from .. import __version__ as _version
 from ..monitor import PowerMonitor
 from ..report import LayerRow, Window
 from ..sensors import SensorError
+from .allocator import allocator_note
 from .cache import CacheContext, plan
 from .capture import MODEL_LABEL, CallSite, capture, clone, describe_inputs, synchronizer, tensors
 from .dtypes import input_dtypes, model_dtype
@@ -107,6 +108,7 @@ class Run:
     sampling_why: str = ""  # where the rate and the in-situ round length came from (sampling.py)
     cache: Optional[CacheContext] = None  # isolation: the cache state layers are measured in (cache.py)
     windows: List[Window] = field(default_factory=list)  # isolation: the windows as they finish
+    allocator_note: str = ""  # what the allocator setting did (allocator.py)
     precision: Dict[str, Any] = field(default_factory=dict)  # isolation: the extra rounds (precision.py)
     resumed: Dict[Tuple[str, int], List[Window]] = field(default_factory=dict)  # (label, round): from a spool
     _modes: Dict[Any, bool] = field(default_factory=dict, repr=False)
@@ -124,6 +126,7 @@ class Run:
         """Eval mode, capture, timeline regions and the synchroniser."""
         self._modes = {m: m.training for m in self.model.modules()}
         self.model.eval()
+        self.allocator_note = allocator_note(self.options.allocator)  # before the first forward
         self.emit(Progress("capture", 0, 1))
         self.sites, self.not_called, self.capture_s = capture(self.model, self.layer_names, self.args, self.kwargs)
         self.whole = CallSite(MODEL_LABEL, 0, len(self.sites), self.model, clone(tuple(self.args)),
@@ -317,6 +320,7 @@ def provenance(run: Run, method: Dict[str, Any]) -> Dict[str, Any]:
         "inference_mode": True, "eval_mode": True, "cuda_synchronized": bool(run.cuda_devices),
         "cache_context": run.cache.as_dict() if run.cache is not None else None,
         "sampling": run.sampling_why,
+        "allocator": {"mode": o.allocator, "note": run.allocator_note},
     }
     if run.precision:
         settings["precision"] = run.precision

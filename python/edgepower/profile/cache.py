@@ -44,6 +44,9 @@ SPAN = 2.0
 #: At most this many copies of a layer or kept outputs (a layer of a few bytes of weights would
 #: need millions; its weights are a cache line or two, cold or not).
 MAX_COPIES = 256
+#: Calls past a full rotation before its windows: the first takes a block of fresh pages (the
+#: kept outputs are all alive when it allocates), the next reuses the oldest one's.
+REUSE_CALLS = 2
 SYSFS_CPU_CACHE = "/sys/devices/system/cpu/cpu0/cache"
 
 
@@ -178,12 +181,14 @@ class Rotation:
 
     @property
     def filling(self) -> int:
-        """Calls still to make before the kept outputs are all there (the rotation's steady state,
-        where each call frees the oldest output and the allocator hands that memory back): unknown
-        before the first call, counted as one."""
+        """Calls still to make before the rotation's steady state, where each call writes memory
+        that a call before it freed: the kept outputs all there, then REUSE_CALLS more (the call
+        after a full rotation takes one more block from the allocator, fresh pages, before the
+        oldest is freed). Unknown before the first call, counted as one."""
         if self.outputs is None:
             return 1
-        return (self.outputs.maxlen or 0) - len(self.outputs)
+        keep = self.outputs.maxlen or 0
+        return max(0, keep + REUSE_CALLS - self.i) if keep else 0
 
     @property
     def copies(self) -> List[int]:

@@ -47,10 +47,9 @@ def _glibc() -> Any:
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        version = libc.gnu_get_libc_version
+        libc.gnu_get_libc_version  # glibc's own symbol: musl and others lack it
     except (OSError, AttributeError):
         return None
-    version.restype = ctypes.c_char_p
     return libc
 
 
@@ -62,13 +61,14 @@ def steady_heap(libc: Any = None) -> str:
         return _applied
     lib = _glibc() if libc is None else libc
     if lib is None:
-        return "left alone: the C library is not glibc (its allocator's own policy applies)"
-    ok = lib.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 and \
-        lib.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
-    note = (f"glibc malloc: mmap threshold {MMAP_THRESHOLD_BYTES >> 20} MiB, trim threshold "
-            f"{TRIM_THRESHOLD_BYTES >> 20} MiB (the maxima of its own adjustment), set for this process: freed "
-            "activations are reused instead of faulted in again on every call (profile/allocator.py)") if ok else \
-        "left alone: glibc refused mallopt (its allocator's own policy applies)"
+        note = "left alone: the C library is not glibc (its allocator's own policy applies)"
+    elif lib.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 and \
+            lib.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1:
+        note = (f"glibc malloc: mmap threshold {MMAP_THRESHOLD_BYTES >> 20} MiB, trim threshold "
+                f"{TRIM_THRESHOLD_BYTES >> 20} MiB (the maxima of its own adjustment), set for this process: freed "
+                "activations are reused instead of faulted in again on every call (profile/allocator.py)")
+    else:
+        note = "left alone: glibc refused mallopt (its allocator's own policy applies)"
     if libc is None:
         _applied = note
     return note

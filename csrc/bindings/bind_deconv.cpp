@@ -103,13 +103,15 @@ void register_deconv(py::module_& m) {
              out["column_weight"] = weight;
              out["condition"] = r.condition;
              out["residual_rms_w"] = r.residual_rms;
+             out["residual_w"] = py::array_t<double>(r.residual.size(), r.residual.data());
              out["iterations"] = r.iterations;
              return out;
            },
            py::arg("readings"), py::arg("weights") = py::none(), py::arg("rank_tol") = 1e-10,
            "Non-negative least squares readings = A p (weights: per reading, e.g. bootstrap counts). Returns "
            "power_w (per column, NaN where not identifiable), identifiable, at_zero (bound active), column_weight, "
-           "condition (of A with unit columns; inf when rank deficient), residual_rms_w, iterations.");
+           "condition (of A with unit columns; inf when rank deficient), residual_rms_w, residual_w (per reading, "
+           "readings - A p, weighted 0 or not), iterations.");
 }
 
 }  // namespace edgepower::bindings

@@ -263,12 +263,13 @@ DeconvResult solve_deconvolution(const DesignMatrix& a, const Eigen::VectorXd& y
   }
   // Residual row by row (the normal-equation form yy - 2 p.b + p.G.p cancels to rounding noise).
   double rss = 0;
+  r.residual.resize(n);
   for (Eigen::Index k = 0; k < n; ++k) {
-    const double w = weights.size() ? weights[k] : 1.0;
-    if (w == 0) continue;
     double fit = 0;
     for (DesignMatrix::InnerIterator i(a, k); i; ++i) fit += i.value() * p[i.col()];
-    rss += w * (y[k] - fit) * (y[k] - fit);
+    r.residual[k] = y[k] - fit;
+    const double w = weights.size() ? weights[k] : 1.0;
+    rss += w * r.residual[k] * r.residual[k];
   }
   r.residual_rms = wsum > 0 ? std::sqrt(rss / wsum) : 0.0;
   return r;

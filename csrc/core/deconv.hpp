@@ -52,6 +52,8 @@ struct DeconvResult {
   std::vector<bool> at_zero;          ///< per column: the non-negativity bound is active
   double condition = 0;               ///< 2-norm condition number of A with unit-norm columns (inf: rank deficient)
   double residual_rms = 0;            ///< weighted RMS of readings - A p (W)
+  Eigen::VectorXd residual;           ///< per reading, weighted 0 or not: readings - A p (W), with the fitted p
+                                      ///< (unidentifiable columns at their minimum-norm values)
   int iterations = 0;                 ///< active-set iterations
   Eigen::VectorXd column_weight;      ///< per column: sum over readings of A[k, j] (how much it was observed)
 };

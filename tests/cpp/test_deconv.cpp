@@ -228,6 +228,17 @@ TEST(Deconv, WeightsSelectReadings) {
                                         Eigen::VectorXd());
   for (Eigen::Index j = 0; j < 3; ++j) EXPECT_NEAR(rw.power[j], ro.power[j], 1e-9);
   EXPECT_NEAR(rw.residual_rms, ro.residual_rms, 1e-9);
+  // The residual of every reading, weighted 0 or not, is y - A p of the fitted powers; the RMS
+  // is over the weighted ones only.
+  ASSERT_EQ(rw.residual.size(), y.size());
+  Eigen::VectorXd fit = a * rw.power;
+  double rss = 0;
+  for (Eigen::Index k = 0; k < y.size(); ++k) {
+    EXPECT_NEAR(rw.residual[k], y[k] - fit[k], 1e-12);
+    if (k % 2) rss += rw.residual[k] * rw.residual[k];
+    if (k % 2) EXPECT_NEAR(rw.residual[k], ro.residual[(k - 1) / 2], 1e-9);
+  }
+  EXPECT_NEAR(std::sqrt(rss / static_cast<double>(t_odd.size())), rw.residual_rms, 1e-12);
 }
 
 TEST(Deconv, BadInputsNameTheArgument) {

@@ -329,9 +329,17 @@ def deconvolve_all(run: Run, t_ns: np.ndarray, power: np.ndarray,
         run.warn(f"in-situ deconvolution failed ({exc}); readings were assigned to the layer running instead, "
                  "which is wrong by tens of % for layers shorter than a reading's conversion")
         return None, {"method": "assignment", "method_reason": f"deconvolution failed: {exc}"}
+    skipped = d.info["rejection"].get("skipped")
+    if skipped:
+        run.warn(f"in-situ deconvolution on {d.info['sensor_model']}: {skipped}. The layers' figures may be off: "
+                 "check that the sensor model is right (--estimator, docs/profiler.md) and that nothing else ran on "
+                 "the rail between the marked layers")
     return d, {"method": "deconvolution", "bootstrap": BOOTSTRAP, "sensor_model": d.info["sensor_model"],
                "condition": d.condition, "residual_rms_w": d.residual_rms_w, "offset_ns": d.info["offset_ns"],
                "readings_used": d.readings, "readings_left_out": d.info["readings_left_out"],
+               "readings_rejected": d.info["rejection"]["rejected_readings"],
+               "rejection": {k: v for k, v in d.info["rejection"].items() if k != "rejected_readings"},
+               "cells": d.info["refresh_fit"]["cells"],
                "not_identifiable": [lab for lab, ok in zip(d.labels, d.identifiable) if not ok],
                "fitted_period_s": float(d.info["refresh_fit"]["fitted_period_s"])}
 

@@ -260,17 +260,6 @@ def profile_on_ina3221(averages: int, conversion_s: float, rate_hz: float, max_r
     return rows, d, report
 
 
-#: A worst layer beyond this is a broken solve, not the known miss: on 2026-12-01, 17 runs of the
-#: report-path test below (one a fresh-clone CI run; the allocator steady or as-is alike) had the
-#: worst layer within 10 % in 8, at 13.2-19.7 % in 5 and at 20.2-23.6 % in 3 (one not recorded),
-#: every recorded miss on layer 5 (0.26-0.32 ms, 2 W above idle). Between 10 % and this it is an
-#: expected failure naming the figures (issue 15 stays open on it).
-WORST_BROKEN_PCT = 30.0
-#: The same for the median: the whole file run once on 2026-12-01 gave the report-path test a
-#: median of 5.57 % (layers at 2.8-11.1 %) against issue 15's 5 %; beyond 10 % is a broken solve.
-MEDIAN_BROKEN_PCT = 10.0
-
-
 def _errors(rows):
     pct = lambda est, truth: abs(est / truth - 1) * 100  # noqa: E731
     band = [r for r in rows if 0.1e-3 <= r[1] <= 1e-3]  # the issue's layers of 0.1-1 ms
@@ -298,17 +287,16 @@ def test_deconvolution_meets_issue_targets_on_the_ina3221_emulator(averages, con
     assignment is printed beside it and must be far worse (off by tens of per cent: a reading
     observes 1.1 ms, or a 430 ms running average, not the layer it falls in).
 
-    N = 1 met the targets on a quiet and on a busy machine (load 5 on 2 cores) in earlier
-    sessions; in the session of 2026-11-30 it missed the worst-layer target in 2 of 13 runs
-    (11.6 % beside another pytest, 12.0 % in a fresh-clone CI run; median 1.4-2.9 % in both),
-    each time on layer 5 (0.27 ms at 2 W above idle, the lowest power in the band), and the
-    report-path test below missed once at 12.2 % on the same layer, while passing runs had it
-    at +1.7 %: a bimodal error on one layer, not yet explained (the fit's residual was 144 mW
-    against 78 mW in a passing run). N = 512 met them on a quiet machine (median 0.6-1.2 %, worst 2.6-2.8 %) but
-    not beside a parallel build (median 5.9 %, worst 15.6 %). So: a median within MEDIAN_BROKEN_PCT (10 %) is asserted
-    for N = 1 with a worst layer within WORST_BROKEN_PCT (30 %) (beyond either: a broken solve),
-    and a miss of the targets within those is an expected failure naming the figures, as any miss
-    is for N = 512."""
+    N = 1 is asserted. Until 2026-12-01 it missed the worst-layer target in about a third of the
+    runs (11.6-23.6 %, always on layer 5, 0.27 ms at 2 W above idle): refreshes the sampler saw
+    late or a refresh too late (the emulator's writer held up by other load) and a grid drifting
+    by tens of us. Since deconvolve_samples takes each refresh's last sample on cells that start
+    at the refresh, corrects the grid's drift and leaves out readings far off the fit, 5 runs
+    beside two busy loops gave a median of 0.02-0.18 % and a worst layer of 0.23-1.13 % (3 quiet
+    runs: 0.04-0.15 %, 0.19-0.62 %).
+    N = 512 met the targets in 5 runs beside two busy loops (median 0.8-2.2 %, worst 1.4-8.7 %)
+    but missed in two with a parallel C++ build beside as well (worst 12.7 % and 14.3 %, median
+    1.9-2.1 %), so a miss there is an expected failure naming the figures."""
     rows, d, _ = profile_on_ina3221(averages, conversion_s, rate_hz, max_round_s=max_round_s)
     band, err_assign, err_deconv = _errors(rows)
     table = _table(rows, d)
@@ -319,7 +307,7 @@ def test_deconvolution_meets_issue_targets_on_the_ina3221_emulator(averages, con
     assert med < float(np.median(err_assign)) / 4, table
     missed = f"median {med:.2f} %, worst {worst:.2f} % (targets 5 / 10 %):\n{table}"
     if averages == 1:
-        assert med <= MEDIAN_BROKEN_PCT and worst <= WORST_BROKEN_PCT, missed
+        assert med <= 5.0 and worst <= 10.0, missed
     if not (med <= 5.0 and worst <= 10.0):
         pytest.xfail(f"issue 15's targets not met for N = {averages} on this run: {missed}")
 
@@ -329,10 +317,10 @@ def test_in_situ_deconvolves_by_default_on_an_integrating_sensor():
     """The default in-situ profile (attribution="auto") on the chip's reset default (N = 1,
     1.1 ms conversions, 6.6 ms refresh, its model from sysfs) deconvolves each round's readings:
     the report's own rows meet issue 15's targets for layers of 0.1-1 ms (median <= 5 %, worst
-    <= 10 %), with the CI over rounds; the assignment it replaces is off by tens of %. As in the
-    test above, the worst layer can miss 10 % on the band's 2 W layer (+12.2 % in a fresh-clone
-    CI run on 2026-11-30; 11.6-12.0 % in 2 of 13 runs of the test above): a median within 10 % and a worst layer within 30 % are asserted, and a miss
-    of the targets within those is an expected failure (20.2-23.6 % in 3 of 17 runs on 2026-12-01) naming the figures, after every other check."""
+    <= 10 %), with the CI over rounds; the assignment it replaces is off by tens of %. (Before
+    the late and stale readings were handled, see the test above, this missed in 8 of 17 runs
+    at 13.2-23.6 %; since, 5 runs beside two busy loops gave median 0.06-0.12 %, worst
+    0.13-0.66 %, and 3 quiet runs 0.09-0.36 %, 0.61-1.41 %.)"""
     rows, d, report = profile_on_ina3221(1, 1.1e-3, 1000.0, max_round_s=5.0, attribution="auto")
     att = report.meta["method"]["attribution"]
     assert att["method"] == "deconvolution" and att["not_identifiable"] == [], att
@@ -344,7 +332,7 @@ def test_in_situ_deconvolves_by_default_on_an_integrating_sensor():
     assert len(band) >= 4, rows
     err = np.array([abs(r[3] / r[2] - 1) * 100 for r in band])
     table = "\n".join(f"{r[0]:>4} {r[1] * 1e3:.3f} ms  {(r[3] / r[2] - 1) * 100:+.2f} %" for r in rows)
-    assert np.median(err) <= MEDIAN_BROKEN_PCT and err.max() <= WORST_BROKEN_PCT, table
+    assert np.median(err) <= 5.0 and err.max() <= 10.0, table
     for label, *_ in band:
         row = report.row(label)
         assert row["rounds"] == 3 and math.isfinite(row["ci95_mj"]) and "deconvolved" in row["note"], row
@@ -358,9 +346,6 @@ def test_in_situ_deconvolves_by_default_on_an_integrating_sensor():
     # (unattributed): the glue shares the unmarked power with the delays, so its net is ~0
     un = report.row("(unattributed)")
     assert abs(un["net_energy_per_inference_mj"]) < 0.05 * report.row("(model)")["net_energy_per_inference_mj"]
-    if err.max() > 10.0 or np.median(err) > 5.0:
-        pytest.xfail(f"issue 15's targets (median 5 %, worst 10 %) not met on this run, median {np.median(err):.2f} %, "
-                     f"worst {err.max():.2f} %:\n{table}")
 
 
 def test_attribution_option_is_checked():

@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from edgepower.energy.deconvolution import (deconvolve, fit_refresh_grid, kernel_of, refresh_readings)
+from edgepower.energy.deconvolution import deconvolve, kernel_of
+from edgepower.energy.refresh_grid import fit_refresh_grid, refresh_readings
 from edgepower.sensors.model import SensorModel
 
 
@@ -95,7 +96,7 @@ def test_readings_seen_late_are_taken_after_their_refresh_and_stale_ones_left_ou
     # noise of 20 mW and 40 mW steps; each refresh seen 0.08-2 ms late, 1 % of them more than a
     # refresh late (so a sample shows the previous refresh's value). Samples just after the
     # grid's instant then still show the previous refresh, and a stale reading is watts off.
-    from edgepower.energy.deconvolution import deconvolve_samples
+    from edgepower.energy.refresh_grid import deconvolve_samples
 
     rng = np.random.default_rng(0)
     durations, power, idle = [0.4e-3, 0.2e-3, 0.6e-3, 0.25e-3], [12.0, 6.0, 5.0, 9.0], 3.0
@@ -228,7 +229,7 @@ def profile_on_ina3221(averages: int, conversion_s: float, rate_hz: float, max_r
 
     import edgepower
     from edgepower import testing as T
-    from edgepower.energy.deconvolution import deconvolve_report
+    from edgepower.energy.refresh_grid import deconvolve_report
     from edgepower.profile import LayerProfiler
 
     threads = torch.get_num_threads()

@@ -12,7 +12,8 @@ A new estimator is a function in :mod:`.estimators` and a name in :data:`METHODS
 from __future__ import annotations
 
 from .attribution import Assignment, assign_readings, shift_to_observation, update_times
-from .deconvolution import Deconvolved, deconvolve, deconvolve_report, fit_refresh_grid
+from .deconvolution import Deconvolved, deconvolve
+from .refresh_grid import deconvolve_report, fit_refresh_grid
 from .estimators import (METHODS, Estimator, counter_step_energy, counter_steps, estimate, guard_energy,
                          lag_energy, plain_energy, resolve, unwrap_counter)
 from .repeats import PerRound, combine, material, mean_ci, per_round

@@ -301,20 +301,18 @@ def integrating_model(run: Run) -> Any:
 
 def deconvolve_all(run: Run, t_ns: np.ndarray, power: np.ndarray,
                    parsed: Dict[str, np.ndarray]) -> Tuple[Any, Dict[str, Any]]:
-    """Every reading deconvolved at once (:func:`~edgepower.energy.deconvolution.deconvolve_samples`,
+    """Every reading deconvolved at once (:func:`~edgepower.energy.refresh_grid.deconvolve_samples`,
     with its bootstrap over forwards) where the sensor integrates (a register or boxcar model,
     known or identified) and ``attribution="auto"``; else (None, why). A failure falls back to
     assignment with a warning. All rounds are solved together: at N = 512 one round's readings
-    carry too little (solved per round, the small CNN's layers erred by a median 16 %, worst
-    88 %, against 0.2-1.2 % / 1.1-2.8 % solved together)."""
+    carry too little (solved per round: median 16 %, worst 88 %; together 0.2-1.2 % / 1.1-2.8 %)."""
     if run.options.in_situ.attribution == "assignment":
         return None, {"method": "assignment", "method_reason": "attribution='assignment'"}
     model = integrating_model(run)
     if model is None or model.kind not in ("register", "boxcar"):
-        return None, {"method": "assignment", "method_reason": "no integrating sensor model (each reading is the "
-                                                                "power when it was taken)"}
-    from ..energy.deconvolution import deconvolve_samples
-
+        why = "no integrating sensor model (each reading is the power when it was taken)"
+        return None, {"method": "assignment", "method_reason": why}
+    from ..energy.refresh_grid import deconvolve_samples
     rate = run.monitor.rate_hz
     if model.averages > 1 and rate * model.refresh_s < 2.0:
         run.warn(f"in-situ deconvolution of a running average of N={model.averages}: sampling at {rate:g} Hz reads "
@@ -329,17 +327,14 @@ def deconvolve_all(run: Run, t_ns: np.ndarray, power: np.ndarray,
         run.warn(f"in-situ deconvolution failed ({exc}); readings were assigned to the layer running instead, "
                  "which is wrong by tens of % for layers shorter than a reading's conversion")
         return None, {"method": "assignment", "method_reason": f"deconvolution failed: {exc}"}
-    skipped = d.info["rejection"].get("skipped")
-    if skipped:
-        run.warn(f"in-situ deconvolution on {d.info['sensor_model']}: {skipped}. The layers' figures may be off: "
-                 "check that the sensor model is right (--estimator, docs/profiler.md) and that nothing else ran on "
-                 "the rail between the marked layers")
+    rej = d.info["rejection"]
+    if rej.get("skipped"):
+        run.warn(f"in-situ deconvolution on {d.info['sensor_model']}: {rej['skipped']}. The layers' figures may be off: check "
+                 "the sensor model (--estimator, docs/profiler.md) and that nothing else ran on the rail between the layers")
     return d, {"method": "deconvolution", "bootstrap": BOOTSTRAP, "sensor_model": d.info["sensor_model"],
                "condition": d.condition, "residual_rms_w": d.residual_rms_w, "offset_ns": d.info["offset_ns"],
                "readings_used": d.readings, "readings_left_out": d.info["readings_left_out"],
-               "readings_rejected": d.info["rejection"]["rejected_readings"],
-               "rejection": {k: v for k, v in d.info["rejection"].items() if k != "rejected_readings"},
-               "cells": d.info["refresh_fit"]["cells"],
+               "readings_rejected": rej["rejected_readings"], "rejection": rej, "cells": d.info["refresh_fit"]["cells"],
                "not_identifiable": [lab for lab, ok in zip(d.labels, d.identifiable) if not ok],
                "fitted_period_s": float(d.info["refresh_fit"]["fitted_period_s"])}
 

@@ -340,7 +340,7 @@ class Deconvolution:
         """
     def solve(self, readings: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], weights: typing.Any = None, rank_tol: typing.SupportsFloat | typing.SupportsIndex = 1e-10) -> dict:
         """
-        Non-negative least squares readings = A p (weights: per reading, e.g. bootstrap counts). Returns power_w (per column, NaN where not identifiable), identifiable, at_zero (bound active), column_weight, condition (of A with unit columns; inf when rank deficient), residual_rms_w, iterations.
+        Non-negative least squares readings = A p (weights: per reading, e.g. bootstrap counts). Returns power_w (per column, NaN where not identifiable), identifiable, at_zero (bound active), column_weight, condition (of A with unit columns; inf when rank deficient), residual_rms_w, residual_w (per reading, readings - A p, weighted 0 or not), iterations.
         """
     @property
     def cols(self) -> int:

@@ -228,7 +228,7 @@ def deconvolve(refresh_ns: np.ndarray, readings_w: np.ndarray, t0_ns: np.ndarray
         window = None
     fit_offset = window is not None
     fitted = None
-    if window is not None:
+    if fit_offset:
         offset_ns, fitted = _fit_offset(build, y, rank_tol, *window)
     design = build(int(offset_ns))
     solved = design.solve(y, None, rank_tol)

@@ -39,6 +39,11 @@ def refresh_readings(attribution_t_ns: np.ndarray, power_w: np.ndarray) -> Tuple
     return t[first], sums / np.maximum(counts, 1)
 
 
+def _on_grid(t: np.ndarray, start: float, period: float) -> np.ndarray:
+    """The refresh of the grid ``start + k x period`` that each time falls after (ns, int64)."""
+    return np.round(start + np.floor((t - start) / period) * period).astype(np.int64)
+
+
 def _phase(t: np.ndarray, p: np.ndarray, period_ns: float, base: int, resolution_ns: int) -> Tuple[float, int, int]:
     """Refresh phase (ns after ``base``, in [0, period)) that the most changes of the readings
     allow: a change seen by sample i bounds its refresh to (t[i-1], t[i]]; every bound votes for
@@ -117,10 +122,9 @@ def fit_refresh_grid(t_ns: np.ndarray, power_w: np.ndarray, period_s: float, *, 
         raise ValueError(f"only {changes} change(s) of the readings seen between samples closer than the "
                          f"{period_s * 1e3:.3g} ms refresh: sample faster than the sensor refreshes")
     phase = base + ph
-    refresh = phase + np.floor((t - phase) / period) * period
-    return np.round(refresh).astype(np.int64), {"rule": "periodic grid (all changes)", "fitted_period_s": period * 1e-9,
-                                                "phase_ns": int(round(phase)), "changes": changes,
-                                                "changes_agreeing": votes}
+    return _on_grid(t, phase, period), {"rule": "periodic grid (all changes)", "fitted_period_s": period * 1e-9,
+                                        "phase_ns": int(round(phase)), "changes": changes,
+                                        "changes_agreeing": votes}
 
 
 #: Stretches of the run whose time offsets, each fitted alone, give the drift of the refresh grid.
@@ -134,9 +138,9 @@ DRIFT_MIN_NS = 4_000
 def _last_after(t: np.ndarray, p: np.ndarray, start: float, period: float) -> Tuple[np.ndarray, np.ndarray]:
     """One reading per refresh of the grid ``start + k x period``: the last sample before the
     next refresh (the one most surely taken after this one was visible), at the refresh's time."""
-    cell = np.floor((t - start) / period).astype(np.int64)
-    last = np.concatenate([cell[1:] != cell[:-1], [True]]) if cell.shape[0] else np.zeros(0, dtype=bool)
-    return np.round(start + cell[last] * period).astype(np.int64), p[last]
+    ta = _on_grid(t, start, period)
+    last = np.concatenate([ta[1:] != ta[:-1], [True]]) if ta.shape[0] else np.zeros(0, dtype=bool)
+    return ta[last], p[last]
 
 
 #: After the cells start at the refreshes, the offset left is the grid's drift (up to +-26 us on

@@ -232,11 +232,15 @@ def _fixture() -> Dataset:
     return Dataset.from_csv(str(FIXTURE / "zoo_dataset.csv"))
 
 
-def test_fixture_refit_reproduces_committed_metrics_exactly():
+def test_fixture_refit_reproduces_committed_metrics():
     """The committed dataset (the zoo measured on the CI machine's kind, docs/predict.md)
-    refitted here gives the committed metrics to the last bit: fitting and validation are
-    deterministic and use only the training folds. The EdgeProfiler baseline (minutes of
-    LassoCV) is recomputed live by the slow zoo test; its committed figures are in the file."""
+    refitted here gives the committed metrics to 1e-9 relative: fitting and validation are
+    deterministic and use only the training folds. Not to the last bit: numpy's BLAS picks its
+    kernels by CPU (AVX2 or AVX-512), which changes the order of the sums and so the last bits
+    (a CI run gave 0.05834941569621304 for a committed ...356, 9e-15 relative); any change of
+    method, features or folds moves the figures by far more than 1e-9. The EdgeProfiler baseline
+    (minutes of LassoCV) is recomputed live by the slow zoo test; its committed figures are in
+    the file."""
     expected = json.loads((FIXTURE / "metrics.json").read_text())
     methods = ("edgepower", "mean", "macs")
     got = evaluate(_fixture(), methods)
@@ -244,7 +248,8 @@ def test_fixture_refit_reproduces_committed_metrics_exactly():
         for method in methods:
             for key in ("network_mean_err", "network_worst_err", "kendall_tau", "layer_median_err", "layer_rmspe",
                         "per_network_err"):
-                assert got[by][method][key] == per[method][key], (by, method, key)
+                assert got[by][method][key] == pytest.approx(per[method][key], rel=1e-9, abs=1e-12), \
+                    (by, method, key)
 
 
 def test_predictor_json_round_trip_and_device_refusal(tmp_path):

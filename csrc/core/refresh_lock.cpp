@@ -61,10 +61,10 @@ RefreshLock::RefreshLock(RefreshLockOptions options) : o_(options) {
     o_.learn_timeout_ns = std::max<int64_t>(1'000'000'000LL, static_cast<int64_t>(by_guess));
   }
   if (o_.learn_poll_ns <= 0 || o_.fallback_poll_ns <= 0 || o_.after_ns < 0 || o_.guard_ns <= 0 ||
-      o_.min_changes < 8 || o_.fit_window < 8 || o_.probe_every < 1 || o_.max_quiet < 1 || o_.max_early < 1 ||
-      !(o_.within_ns > 0)) {
+      o_.min_changes < 8 || o_.fit_window < 8 || o_.probe_every < 1 || o_.max_probe_every < o_.probe_every ||
+      o_.max_quiet < 1 || o_.max_early < 1 || !(o_.within_ns > 0)) {
     throw std::invalid_argument("refresh lock: poll and guard spacings must be > 0 ns, min_changes and fit_window "
-                                ">= 8, probe_every, max_quiet and max_early >= 1");
+                                ">= 8, probe_every, max_quiet and max_early >= 1, max_probe_every >= probe_every");
   }
   fit_k_.reserve(static_cast<std::size_t>(o_.fit_window));
   fit_t_.reserve(static_cast<std::size_t>(o_.fit_window));
@@ -223,6 +223,8 @@ bool RefreshLock::fit_learned(std::string* why) {
   }
   fit_next_ = fit_k_.size() % static_cast<std::size_t>(o_.fit_window);
   k_ = std::numeric_limits<int64_t>::min() / 2;  // indices restart with this fit
+  probe_gap_ = o_.probe_every;
+  next_probe_k_ = k_;  // the first refresh after locking is a probe
   if (std::isfinite(guess_ns_) && std::fabs(b - guess_ns_) > 0.5 * guess_ns_) {
     note_ = "fitted refresh " + us(b) + " is far from the sensor's stated " + us(guess_ns_);
   }
@@ -245,8 +247,10 @@ int64_t RefreshLock::schedule(int64_t now) {
   // their prediction.
   const auto lead = static_cast<int64_t>(std::min(0.5 * static_cast<double>(window_ns_),
                                                   2.0 * static_cast<double>(o_.guard_ns) + 3.0 * dev_ns_));
-  if (k_ % o_.probe_every == 0 && t - static_cast<double>(lead) > static_cast<double>(now)) {
+  if (k_ >= next_probe_k_ && t - static_cast<double>(lead) > static_cast<double>(now)) {
     step_ = Step::Probe;
+    ++counts_.probes;
+    next_probe_k_ = k_ + probe_gap_;
     return static_cast<int64_t>(std::llround(t)) - lead;
   }
   step_ = Step::After;
@@ -268,6 +272,11 @@ void RefreshLock::refit() {
     phase_off_ = a;
     period_ns_ = b;
   }
+}
+
+void RefreshLock::probe_result(bool on_fit) {
+  probe_gap_ = on_fit ? std::min(2 * probe_gap_, o_.max_probe_every) : o_.probe_every;
+  if (!on_fit) next_probe_k_ = std::min(next_probe_k_, k_ + probe_gap_);
 }
 
 void RefreshLock::add_fit_point(double e) {
@@ -307,6 +316,7 @@ int64_t RefreshLock::locked_read(int64_t start, int64_t end, bool changed) {
       // already saw it: the prediction runs late. The fit takes it as a change a guard before the read; learn again when
       // it keeps happening.
       ++counts_.early;
+      probe_result(false);
       close_refresh(true, kNaN);
       add_fit_point(mid - static_cast<double>(o_.guard_ns));  // before this read: say, a guard before
       if (++early_run_ >= o_.max_early) {
@@ -321,11 +331,14 @@ int64_t RefreshLock::locked_read(int64_t start, int64_t end, bool changed) {
     // not used: they bracket a change only when it came late, a biased set.
     if (bracket_open_) {
       const double e = 0.5 * (bracket_mid_ + mid);
-      // How far changes fall from the prediction (a writer that wakes late, a busy machine):
-      // the reads look that much further for a change.
-      dev_ns_ += (std::fabs(e - t) - dev_ns_) / 32.0;
       if (step_ == Step::Probe) {
+        // How far changes fall from the prediction (a writer that wakes late, a busy machine):
+        // the reads look that much further for a change. Probes only: a change bracketed by
+        // after-reads came late by selection, and with sparse probes those would drive the mean
+        // up and every unchanged refresh would cost reads for nothing.
+        dev_ns_ += (std::fabs(e - t) - dev_ns_) / 16.0;
         early_run_ = 0;
+        probe_result(std::fabs(e - t) <= static_cast<double>(o_.guard_ns));
         if (std::fabs(e - t) < static_cast<double>(window_ns_)) add_fit_point(e);
       }
     }
@@ -335,12 +348,13 @@ int64_t RefreshLock::locked_read(int64_t start, int64_t end, bool changed) {
   }
   bracket_open_ = true;
   bracket_mid_ = mid;
-  // Reads look for the change only this long after the predicted instant: 4 guards, or 4 times
+  // Reads look for the change only this long after the predicted instant: 2 guards, or 4 times
   // the mean distance of changes from their prediction where that is more (at most the window).
   // A reading still unchanged then is a refresh that came out the same (noise below one LSB,
-  // constant power).
+  // constant power: a sixth of the refreshes of an INA3221 whose noise is about one LSB), and
+  // each further read for it would be wasted.
   const double look = std::min(static_cast<double>(window_ns_),
-                               static_cast<double>(o_.after_ns) + std::max(4.0 * o_.guard_ns, 4.0 * dev_ns_));
+                               static_cast<double>(o_.after_ns) + std::max(2.0 * o_.guard_ns, 4.0 * dev_ns_));
   if (static_cast<double>(end) > t + look) {
     // No change in the whole window: a refresh whose reading came out the same.
     close_refresh(false, first_after_end_ >= 0 ? static_cast<double>(first_after_end_) - t : kNaN);

@@ -10,11 +10,15 @@
 //             them (indices assigned with a period refined on 8, 16, 32, ... changes first).
 //  locked   : per refresh k (predicted at phase + k * period): read after_ns after it; a read
 //             that still shows the old value is followed by guard reads until the change or
-//             4 guards (or 4 mean distances of changes from their prediction, if more) past
-//             the instant (then: a refresh that came out the same). Every probe_every-th refresh is a probe instead: reads every guard_ns from
-//             2 guards before the predicted instant until the change; the middle of the last old
-//             and first new read refines the fit (sliding window of fit_window changes), so a
-//             sensor clock that drifts is followed.
+//             2 guards (or 4 mean distances of probed changes from their prediction, if more) past
+//             the instant (then: a refresh that came out the same). Some refreshes are probes
+//             instead: reads every guard_ns from 2 guards before the predicted instant until the
+//             change; the middle of the last old and first new read refines the fit (sliding
+//             window of fit_window changes), so a sensor clock that drifts is followed. Probes
+//             come every probe_every refreshes at first; each probe whose change lies within a
+//             guard of the prediction doubles the spacing (up to max_probe_every), and one that
+//             does not (or finds the refresh already done) sets it back to probe_every: a
+//             steady sensor costs few reads, a drifting one is watched closely.
 //             Learns again when probes find the refresh already done max_early times in a row.
 //  fallback : no change for max_quiet refreshes (constant readings), a failed fit, or too few
 //             changes while learning: poll every fallback_poll_ns, say why in note(); learn again
@@ -39,7 +43,8 @@ struct RefreshLockOptions {
   int64_t guard_ns = 20'000;        ///< probe lead and spacing of the first guard reads
   int min_changes = 32;             ///< changes to fit before locking
   int fit_window = 128;             ///< bracketed changes the locked fit keeps
-  int probe_every = 4;              ///< a read before the refresh every this many refreshes
+  int probe_every = 4;              ///< probe spacing (refreshes) after locking or a probe off the fit
+  int max_probe_every = 32;         ///< probe spacing reached by probes on the fit (doubling)
   int max_quiet = 64;               ///< refreshes in a row without a change: fall back
   int max_early = 6;                ///< probes in a row that already saw the change: learn again
   int64_t learn_timeout_ns = 0;     ///< 0: max(0.5 s, 4 * min_changes * guess)
@@ -56,6 +61,7 @@ struct RefreshCounts {
   uint64_t learns = 0;          ///< learning phases started
   uint64_t fallbacks = 0;       ///< times it fell back to polling
   uint64_t fit_points = 0;      ///< bracketed changes that refined the locked fit
+  uint64_t probes = 0;          ///< probes scheduled (reads from before a predicted refresh)
 };
 
 class RefreshLock {
@@ -95,6 +101,7 @@ class RefreshLock {
   int64_t schedule(int64_t now);  // first read of refresh k_ (skipping refreshes already past)
   void close_refresh(bool seen, double latency_ns);
   void add_fit_point(double e);
+  void probe_result(bool on_fit);
 
   RefreshLockOptions o_;
   RefreshState state_ = RefreshState::Learning;
@@ -124,6 +131,8 @@ class RefreshLock {
   double bracket_mid_ = 0;       // middle of the last such read
   int64_t first_after_end_ = -1; // end of the first read of refresh k_ after its predicted instant
   int guards_ = 0;
+  int probe_gap_ = 0;            // refreshes from one probe to the next (probe_every..max_probe_every)
+  int64_t next_probe_k_ = 0;     // first refresh index that may be a probe
   int quiet_ = 0, early_run_ = 0;
   double dev_ns_ = 0;            // running mean |change - prediction| of bracketed changes
   double last_latency_ns_ = std::numeric_limits<double>::quiet_NaN();

@@ -66,6 +66,8 @@ py::dict stats_dict(const Sampler& sm, const SamplerStats& s) {
   d["refreshes"] = s.refreshes;
   d["refreshes_changed"] = s.refreshes_changed;
   d["refreshes_late"] = s.refreshes_late;
+  d["refresh_probes"] = s.refresh_probes;
+  d["refresh_probes_early"] = s.refresh_probes_early;
   d["refresh_within_50us_share"] = s.refresh_within_50us_share;
   d["refresh_latency_p50_us"] = s.refresh_latency_p50_us;
   d["refresh_latency_p99_us"] = s.refresh_latency_p99_us;

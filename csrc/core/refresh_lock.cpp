@@ -10,6 +10,7 @@ namespace edgepower {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int64_t kMaxFallbackHoldNs = 64'000'000'000LL;
+constexpr int64_t kFreshFit = std::numeric_limits<int64_t>::min() / 2;  // k_ before a fit's first refresh
 
 std::string us(double ns) {
   char buf[32];
@@ -222,7 +223,7 @@ bool RefreshLock::fit_learned(std::string* why) {
     fit_t_.push_back(learn_t_[i]);
   }
   fit_next_ = fit_k_.size() % static_cast<std::size_t>(o_.fit_window);
-  k_ = std::numeric_limits<int64_t>::min() / 2;  // indices restart with this fit
+  k_ = kFreshFit;  // indices restart with this fit
   probe_gap_ = o_.probe_every;
   next_probe_k_ = k_;  // the first refresh after locking is a probe
   if (std::isfinite(guess_ns_) && std::fabs(b - guess_ns_) > 0.5 * guess_ns_) {
@@ -237,6 +238,14 @@ int64_t RefreshLock::schedule(int64_t now) {
   // The first refresh whose after-read is still ahead (a late wake-up skips and counts the rest).
   const double rel = static_cast<double>(now - phase_origin_) - phase_off_ - static_cast<double>(o_.after_ns);
   const auto k = static_cast<int64_t>(std::ceil(rel / period_ns_));
+  if (k_ != kFreshFit && k > k_ + 1) {
+    // The last read ended after the next refreshes' after-reads were due (a read or the thread
+    // held up for more than a period): those refreshes were not read in time. Counted as late
+    // wake-ups, so that the share read within 50 us is over every refresh that passed.
+    const auto skipped = static_cast<uint64_t>(k - k_ - 1);
+    counts_.late_wakeups += skipped;
+    counts_.refreshes += skipped;
+  }
   k_ = std::max(k_ + 1, k);
   bracket_open_ = false;
   guards_ = 0;
@@ -310,11 +319,12 @@ int64_t RefreshLock::locked_read(int64_t start, int64_t end, bool changed) {
   const double mid = 0.5 * static_cast<double>(start + end);
   if (static_cast<double>(start) >= t && first_after_end_ < 0) first_after_end_ = end;
   if (changed) {
-    if (step_ == Step::Probe && !bracket_open_ && static_cast<double>(start) < t - static_cast<double>(o_.guard_ns)) {
-      // The probe's first read, started a guard before the predicted instant or earlier (a read
-      // delayed past that, as one that waits for the writer of the register, proves nothing),
-      // already saw it: the prediction runs late. The fit takes it as a change a guard before the read; learn again when
-      // it keeps happening.
+    if (step_ == Step::Probe && !bracket_open_ && static_cast<double>(start) < t - static_cast<double>(o_.guard_ns) &&
+        static_cast<double>(end) < t) {
+      // The probe's first read, started a guard before the predicted instant or earlier and ended
+      // before it (a read delayed past that, as one that waits for the writer of the register or
+      // is preempted mid-way, proves nothing), already saw it: the prediction runs late. The fit
+      // takes it as a change a guard before the read; learn again when it keeps happening.
       ++counts_.early;
       probe_result(false);
       close_refresh(true, kNaN);

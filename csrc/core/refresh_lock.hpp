@@ -56,7 +56,8 @@ struct RefreshCounts {
   uint64_t refreshes = 0;       ///< predicted refreshes passed while locked
   uint64_t seen = 0;            ///< of them, refreshes whose change a read saw
   uint64_t within = 0;          ///< refreshes read (first read after it ended) within within_ns
-  uint64_t late_wakeups = 0;    ///< refreshes whose window passed before any read (woken late)
+  uint64_t late_wakeups = 0;    ///< refreshes whose window passed before any read (woken late, or a read that
+                                ///< ended after further refreshes' after-reads were due)
   uint64_t early = 0;           ///< probes that found the refresh already done
   uint64_t learns = 0;          ///< learning phases started
   uint64_t fallbacks = 0;       ///< times it fell back to polling

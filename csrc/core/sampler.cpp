@@ -494,6 +494,8 @@ void Sampler::publish(const RefreshLock& lock) {
   refreshes_changed_.store(c.seen, std::memory_order_relaxed);
   refreshes_within_.store(c.within, std::memory_order_relaxed);
   refreshes_late_.store(c.late_wakeups, std::memory_order_relaxed);
+  refresh_probes_.store(c.probes, std::memory_order_relaxed);
+  refresh_probes_early_.store(c.early, std::memory_order_relaxed);
   if (c.learns != refresh_learns_.load(std::memory_order_relaxed) ||
       c.fallbacks != refresh_fallbacks_.load(std::memory_order_relaxed)) {
     std::lock_guard<std::mutex> guard(error_mutex_);
@@ -613,6 +615,8 @@ SamplerStats Sampler::stats() const {
     s.refreshes = refreshes_.load(std::memory_order_relaxed);
     s.refreshes_changed = refreshes_changed_.load(std::memory_order_relaxed);
     s.refreshes_late = refreshes_late_.load(std::memory_order_relaxed);
+    s.refresh_probes = refresh_probes_.load(std::memory_order_relaxed);
+    s.refresh_probes_early = refresh_probes_early_.load(std::memory_order_relaxed);
     if (s.refreshes > 0) {
       s.refresh_within_50us_share =
           static_cast<double>(refreshes_within_.load(std::memory_order_relaxed)) / static_cast<double>(s.refreshes);

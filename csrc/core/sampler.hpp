@@ -107,6 +107,8 @@ struct SamplerStats {
   std::size_t refreshes = 0;         ///< predicted refreshes passed while locked
   std::size_t refreshes_changed = 0; ///< of them, refreshes whose reading changed (and was read)
   std::size_t refreshes_late = 0;    ///< refreshes whose whole window passed before a read (late wake-up)
+  std::size_t refresh_probes = 0;    ///< probes: reads from before a predicted refresh that keep the fit
+  std::size_t refresh_probes_early = 0;  ///< of them, probes that found the refresh already done
   /// Share of locked refreshes whose first read after the fitted instant ended within 50 us of it.
   double refresh_within_50us_share = std::numeric_limits<double>::quiet_NaN();
   double refresh_latency_p50_us = std::numeric_limits<double>::quiet_NaN();  ///< that read's end - refresh
@@ -268,7 +270,7 @@ class Sampler {
   std::atomic<double> refresh_period_ns_{std::numeric_limits<double>::quiet_NaN()};
   std::atomic<int64_t> refresh_phase_ns_{0};
   std::atomic<std::size_t> refreshes_{0}, refreshes_changed_{0}, refreshes_within_{0}, refreshes_late_{0};
-  std::atomic<std::size_t> refresh_learns_{0}, refresh_fallbacks_{0};
+  std::atomic<std::size_t> refresh_learns_{0}, refresh_fallbacks_{0}, refresh_probes_{0}, refresh_probes_early_{0};
   std::string refresh_note_;                 // guarded by error_mutex_
   double refresh_guess_s_ = std::numeric_limits<double>::quiet_NaN();
 };

@@ -22,6 +22,7 @@ struct Sim {
   int64_t read_ns = 12'000;
   int64_t wake_ns = 8'000;        // wake-up latency, uniform 0..wake_ns
   double long_wake_share = 0.002; // wake-ups delayed by 2 ms (a busy machine)
+  double long_read_share = 0;     // reads after learning (second half) held up 5 ms mid-read
   bool constant = false;          // the value never changes
   double change_share = 1.0;      // share of refreshes that change the value
   uint32_t seed = 7;
@@ -54,7 +55,9 @@ struct Sim {
       if (u(rng) < long_wake_share) start += 2'000'000;
       const int64_t sample_at = start + read_ns / 2;  // the register is sampled mid-read
       while (seen < change_ns.size() && change_ns[seen] <= sample_at) ++seen;
-      const int64_t end = start + read_ns;
+      // (drawn only when asked for, so that the other tests keep their random streams)
+      const bool long_read = long_read_share > 0 && start > (t0 + t1) / 2 && u(rng) < long_read_share;
+      const int64_t end = start + read_ns + (long_read ? 5'000'000 : 0);
       const std::size_t value = constant ? 0 : seen;
       const bool changed = value_at_prev != SIZE_MAX && value != value_at_prev;
       value_at_prev = value;
@@ -136,6 +139,62 @@ TEST(RefreshLock, ASteadySensorCostsLittleMoreThanOneReadPerRefresh) {
   const double per4 = static_cast<double>(fixed.late_reads) / refreshes;
   EXPECT_GT(per4, per + 0.4) << per4 << " vs " << per;
   EXPECT_GE(static_cast<double>(fixed.within) / fixed.refreshes, 0.99);
+}
+
+TEST(RefreshLock, RefreshesPassedDuringALongReadCountAsLate) {
+  // In the second half, 1 % of the reads are held up for 5 ms mid-read (a thread preempted during
+  // a read): the refreshes whose after-reads fell due meanwhile (2 of 2.2 ms each time) were not
+  // read in time. The lock's own counts must say so: every refresh that passed while locked is
+  // counted, and its within-50-us share agrees with the ground truth instead of leaving those
+  // out. Nor may a probe held up that way, which saw the change at an unknown instant, be taken
+  // for a prediction running late (6 of those in a row would learn again).
+  Sim sim;
+  sim.period_ns = 2.2e6;
+  sim.jitter_ns = 2'000;
+  sim.long_wake_share = 0;
+  sim.long_read_share = 0.01;
+  RefreshLock lock(guess(6.6e-3));
+  sim.run(lock, 0, 20'000'000'000LL);
+  ASSERT_EQ(lock.state(), RefreshState::Locked) << lock.note();
+  const auto& c = lock.counts();
+  EXPECT_EQ(c.learns, 1u) << lock.note();
+  EXPECT_EQ(c.fallbacks, 0u) << lock.note();
+  // 20 s / 2.2 ms = 9091 refreshes, of which learning (32 changes polled, under 0.1 s) took
+  // fewer than 100; in the second half about 1.3 reads per refresh, 1 % of them 5 ms long,
+  // each skipping 2 refreshes: ~120 skipped.
+  const double passed = 20e9 / sim.period_ns;
+  EXPECT_LE(static_cast<double>(c.refreshes), passed);
+  EXPECT_GE(static_cast<double>(c.refreshes), passed - 100) << c.late_wakeups;
+  EXPECT_GT(c.late_wakeups, 60u);
+  // The truth over the second half, the lock's over the whole locked run (the first half read
+  // every refresh within 50 us): half the truth's misses, within 0.5 %.
+  const double truth_missed = 1.0 - static_cast<double>(sim.within) / sim.refreshes;
+  const double own_missed = 1.0 - static_cast<double>(c.within) / c.refreshes;
+  EXPECT_GT(truth_missed, 0.01);  // the skipped refreshes, read late
+  EXPECT_NEAR(own_missed, truth_missed / 2, 0.005) << c.within << " / " << c.refreshes;
+}
+
+TEST(RefreshLock, SlowReadsDoNotMakeProbesLookEarly) {
+  // Reads that take 300 us (three channels' registers over I2C at 400 kHz take about that): a
+  // probe's first read starts 2 guards (40 us) before the predicted instant and samples the
+  // register mid-way, after it, so it shows the change though the prediction is right. Only a
+  // read that ended before the predicted instant proves the refresh came early; otherwise every
+  // probe would count as early and the lock would learn again every 6 probes.
+  Sim sim;
+  sim.period_ns = 6.6e6;
+  sim.jitter_ns = 2'000;
+  sim.read_ns = 300'000;
+  sim.long_wake_share = 0;
+  RefreshLock lock(guess(7e-3));
+  sim.run(lock, 0, 20'000'000'000LL);
+  ASSERT_EQ(lock.state(), RefreshState::Locked) << lock.note();
+  const auto& c = lock.counts();
+  EXPECT_EQ(c.learns, 1u) << lock.note();
+  EXPECT_EQ(c.early, 0u);
+  EXPECT_NEAR(lock.period_ns(), sim.period_ns, 1000.0);
+  // Each refresh is still seen by the first read after it: the after-read starts 5 us after
+  // the instant and ends 300 us later.
+  EXPECT_GE(static_cast<double>(c.seen) / c.refreshes, 0.99);
 }
 
 TEST(RefreshLock, AProbeOffTheFitWatchesClosely) {

@@ -203,7 +203,8 @@ def _print_summary(m: Any, st: Dict[str, Any], info: Any, args: Any, out: TextIO
       f"{st['missed_deadlines']} missed deadlines)")
     if st["mode"] == "refresh":
         p(f"refresh lock:    {st['refresh_state']}, period {_fmt(st['refresh_period_s'] * 1e3, 'ms', 4)}, "
-          f"{_fmt(st['refresh_within_50us_share'] * 100, '%', 1)} of {st['refreshes']} refreshes read within 50 us"
+          f"{_fmt(st['refresh_within_50us_share'] * 100, '%', 1)} of {st['refreshes']} refreshes read within 50 us "
+          f"({st['refreshes_late']} late, {st['refresh_probes']} probes)"
           f"{'; ' + st['refresh_note'] if st['refresh_note'] else ''}")
     p(f"lateness:        p50 {_fmt(st['lateness_p50_us'], 'us', 1)}, p99 {_fmt(st['lateness_p99_us'], 'us', 1)}, "
       f"max {_fmt(st['lateness_max_us'], 'us', 1)}")

@@ -153,11 +153,14 @@ class SpoolWriter:
         mon = self._monitor
         assert self._samples is not None
         self._samples.write(mon.sampler)
-        out = self._new_marks()
+        # Records first, marks after: a window's end mark is on the timeline before its record is
+        # queued (end_window), so every record taken here has its marks in the read below. The
+        # other order let a window ended in between reach the file a tick before its end mark (a
+        # kill -9 then left a window without one).
         with self._lock:
             queued, self._queue = self._queue, []
             pending, self._pending = self._pending, []
-        out += queued
+        out = self._new_marks() + queued
         last = self._last_sample_t()
         pad = mon.estimator.padding_ns(mon.rate_hz) if mon.estimator is not None else 0
         keep = []

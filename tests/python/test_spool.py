@@ -179,6 +179,38 @@ def test_kill_9_keeps_every_sample_up_to_the_last_sync(tmp_path):
         assert w["energy_j"] == pytest.approx(5.0 * w["duration_s"], rel=1e-9)
 
 
+def test_a_window_never_reaches_the_file_before_its_end_mark(tmp_path):
+    """The writer thread's tick reads the new marks and takes the queued records; a window that
+    the user's thread ended between the two (end mark on the timeline, then its record queued)
+    must not be written in this tick without its end mark (a kill -9 before the next tick left a
+    window on disk whose end mark was not: seen once in a stress run of the suite). Deterministic:
+    the ticks are driven here and the window is ended exactly inside the marks' read."""
+    path = tmp_path / "sp"
+    with PowerMonitor("constant:5", rate_hz=1000, spool=str(path)) as mon:
+        sp = mon.spool
+        sp._stop.set()  # the ticks are driven by this test from here on
+        sp._thread.join()
+        sp._thread = None
+        mon.begin_window("w0")
+        read_marks = sp._new_marks
+
+        def marks_then_the_window_ends():
+            out = read_marks()
+            if "w0" in mon.open_windows():
+                mon.end_window("w0")  # the user's thread, right after the marks were read
+            return out
+
+        sp._new_marks = marks_then_the_window_ends
+        sp._tick()
+        on_disk = read_spool(path)
+        for w in on_disk.windows:  # what the file holds now: no window without both its marks
+            assert list(on_disk.marks["begin"][on_disk.marks["region"] == w["name"]]) == [True, False], w
+        sp._tick()
+        on_disk = read_spool(path)
+        assert [w["name"] for w in on_disk.windows] == ["w0"]
+        assert list(on_disk.marks["begin"][on_disk.marks["region"] == "w0"]) == [True, False]
+
+
 def test_read_spool_is_public():
     assert edgepower.read_spool is read_spool and "read_spool" in edgepower.__all__
     assert json.loads(json.dumps(edgepower.Spool._fields)) == list(edgepower.Spool._fields)

@@ -187,10 +187,39 @@ def test_sample_and_hold_sensor_is_attributed_at_its_refresh():
     sensor = core.RegionSensor(timeline, {"0": 10.0, "1": 4.0}, 1.0, refresh_s=0.0066)
     report = LayerProfiler(model, sensor=sensor, rate_hz=2000, mode="in-situ", repeats=120, rounds=2, warmup=1,
                            idle_s=0.05).profile(torch.randn(2))
-    assert report.meta["method"]["attribution"]["rule"] == "sensor refresh (periodic fit)"
-    # A refresh within a few us of a layer edge may go to the neighbour; a few of ~100 refreshes.
-    assert report.row("0")["avg_power_w"] == pytest.approx(10.0, rel=0.05)
-    assert report.row("1")["avg_power_w"] == pytest.approx(4.0, rel=0.1)
+    att = report.meta["method"]["attribution"]
+    assert att["rule"] == "sensor refresh (periodic fit)"
+    # How far a fitted refresh instant can be from the true one: every change of the readings
+    # bounds its refresh between two reads, and the fit is the middle of the phases that all of
+    # them allow (update_times), so it is off by at most half that interval (80-95 us at 2 kHz,
+    # 25 runs beside two busy loops) where the bounds agree; 20 us for rounding and the period's
+    # own error. A refresh closer than that to a layer's edge may go to the neighbour with all
+    # of its readings (13 at 2 kHz): beside two busy loops, 0-3 of the 35-50 refreshes of layer
+    # 1 (1 ms) did, which moved its mean by up to 14 % (a stress run, 2026-12-02). So: readings
+    # of another level only that close to an edge, or racing a mark not yet visible to the
+    # sensor (a single reading, seen in the test above), and the means within what the readings
+    # near the edges can move them (each by at most 9 W, the largest difference of levels).
+    width_us = att.get("phase_interval_us")
+    delta_ns = (abs(width_us) / 2 + 20.0) * 1e3 if width_us is not None else 1e9 / 2000
+    ta = report.attribution_t_ns
+    p = np.asarray(report.samples_power_w, dtype=float).reshape(ta.shape[0], -1).sum(axis=1)
+    cyc = report.cycles
+    for label, level in (("0", 10.0), ("1", 4.0)):
+        i = cyc["labels"].index(label)
+        t0, t1 = np.asarray(cyc["t0_ns"])[:, i], np.asarray(cyc["t1_ns"])[:, i]
+        order = np.argsort(t0[t0 >= 0])
+        t0, t1 = t0[t0 >= 0][order], t1[t0 >= 0][order]
+        w = np.searchsorted(t0, ta, side="right") - 1
+        inside = (w >= 0) & (ta < t1[np.maximum(w, 0)])
+        edge = np.minimum(ta - t0[np.maximum(w, 0)], t1[np.maximum(w, 0)] - ta)
+        near = inside & (edge <= delta_ns)
+        other = inside & (p != level)
+        n = int(inside.sum())
+        assert n > 200, (label, n)
+        assert int((other & ~near).sum()) <= max(2, 0.01 * n), \
+            (label, int((other & ~near).sum()), n, np.sort(edge[other & ~near])[:10] * 1e-3, delta_ns * 1e-3)
+        bound = 9.0 * (int(near.sum()) + max(2, 0.01 * n)) / n
+        assert abs(report.row(label)["avg_power_w"] - level) <= bound, (label, report.row(label)["avg_power_w"], bound)
 
 
 # ---- hooks removed on every path ------------------------------------------------------------------

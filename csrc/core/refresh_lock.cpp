@@ -10,6 +10,7 @@ namespace edgepower {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int64_t kMaxFallbackHoldNs = 64'000'000'000LL;
+constexpr int64_t kMinLearnNs = 50'000'000;  // learning polls at least this long
 constexpr int64_t kFreshFit = std::numeric_limits<int64_t>::min() / 2;  // k_ before a fit's first refresh
 
 std::string us(double ns) {
@@ -58,8 +59,14 @@ RefreshLock::RefreshLock(RefreshLockOptions options) : o_(options) {
                            : 100'000;
   }
   if (o_.learn_timeout_ns == 0) {
-    const double by_guess = std::isfinite(guess_ns_) ? 4.0 * o_.min_changes * guess_ns_ : 0.0;
-    o_.learn_timeout_ns = std::max<int64_t>(1'000'000'000LL, static_cast<int64_t>(by_guess));
+    // With a stated refresh: min_changes changes in 2 * min_changes stated refreshes (one change
+    // per two). A reading that changes less often than that (constant power, or a long running
+    // average such as an INA3221 at N=512, whose register moves by an LSB at about 1 in 13 of its
+    // refreshes) would make the locked reads mostly return the same value, so learning stops
+    // there instead of polling fast for a second (at N=512: 54 ms of 50 us polls, not 1 s).
+    o_.learn_timeout_ns = std::isfinite(guess_ns_)
+                              ? std::max<int64_t>(kMinLearnNs, static_cast<int64_t>(2.0 * o_.min_changes * guess_ns_))
+                              : 1'000'000'000LL;
   }
   if (o_.learn_poll_ns <= 0 || o_.fallback_poll_ns <= 0 || o_.after_ns < 0 || o_.guard_ns <= 0 ||
       o_.min_changes < 8 || o_.fit_window < 8 || o_.probe_every < 1 || o_.max_probe_every < o_.probe_every ||
@@ -137,10 +144,17 @@ int64_t RefreshLock::learn_read(int64_t start, int64_t end, bool changed) {
     return fall_back(end, why + "; polling every " + us(static_cast<double>(o_.fallback_poll_ns)));
   }
   if (end - learn_start_ > o_.learn_timeout_ns) {
+    std::string per;
+    if (std::isfinite(guess_ns_)) {
+      per = ", about " + std::to_string(std::llround(static_cast<double>(end - learn_start_) / guess_ns_)) +
+            " of the sensor's stated refreshes of " + us(guess_ns_);
+    }
     return fall_back(end, "only " + std::to_string(learn_t_.size()) + " reading changes in " +
                               us(static_cast<double>(end - learn_start_)) + " of polling every " +
-                              us(static_cast<double>(o_.learn_poll_ns)) + " (need " +
-                              std::to_string(o_.min_changes) + " to fit the refresh): constant readings? polling every " +
+                              us(static_cast<double>(o_.learn_poll_ns)) + per + " (need " +
+                              std::to_string(o_.min_changes) + " to fit the refresh): constant readings? Or a reading that "
+                              "changes at few of its refreshes, as a long running average does (locked reads would "
+                              "mostly see the same value). Polling every " +
                               us(static_cast<double>(o_.fallback_poll_ns)));
   }
   return start + o_.learn_poll_ns;
@@ -153,19 +167,29 @@ bool RefreshLock::fit_learned(std::string* why) {
   std::sort(d.begin(), d.end());
   // The period: the largest P (the shortest interval divided by 1, 2, ... 8) of which nearly every
   // interval is a whole multiple. A reading that does not change at every refresh (a running
-  // average that moves by less than an LSB) leaves intervals of several refreshes.
+  // average that moves by less than an LSB) leaves intervals of several refreshes: P is refined
+  // on the intervals in ascending order (each one of j periods that fits moves P to the sum of
+  // the fitting intervals over the sum of their j), so that intervals of tens of periods are
+  // judged against a P known to a fraction of their error, not to the shortest interval's.
   const double tol0 = static_cast<double>(o_.learn_poll_ns) + 20'000.0;  // a change is seen up to a poll late
   const double shortest = d[std::min<std::size_t>(1, d.size() - 1)];     // the second: one outlier aside
   double b = kNaN;
   for (int m = 1; m <= 8; ++m) {
-    const double p = shortest / m;
+    double p = shortest / m;
     if (p < 3.0 * tol0) break;  // finer, any change sits within tol0 of some multiple: no test
     // An interval of j periods is off by up to two changes' errors plus j times p's own error
-    // (the shortest interval's two errors over m); never more than a third of p.
+    // (two changes' errors over the periods that p was taken from); never more than a third of p.
+    double sx = shortest, sj = m;
     std::size_t fit = 0;
     for (double x : d) {
       const double j = std::nearbyint(x / p);
-      if (std::fabs(x - j * p) <= std::min(p / 3.0, 2.0 * tol0 + j * 2.0 * tol0 / m)) ++fit;
+      if (std::fabs(x - j * p) > std::min(p / 3.0, 2.0 * tol0 + j * 2.0 * tol0 / sj)) continue;
+      ++fit;
+      if (j >= 1) {
+        sx += x;
+        sj += j;
+        p = sx / sj;
+      }
     }
     if (fit * 10 >= d.size() * 9) {
       b = p;
@@ -242,9 +266,10 @@ int64_t RefreshLock::schedule(int64_t now) {
     // The last read ended after the next refreshes' after-reads were due (a read or the thread
     // held up for more than a period): those refreshes were not read in time. Counted as late
     // wake-ups, so that the share read within 50 us is over every refresh that passed.
-    const auto skipped = static_cast<uint64_t>(k - k_ - 1);
-    counts_.late_wakeups += skipped;
-    counts_.refreshes += skipped;
+    for (int64_t skipped = k - k_ - 1; skipped > 0; --skipped) {
+      ++counts_.late_wakeups;
+      close_refresh(false, kNaN);
+    }
   }
   k_ = std::max(k_ + 1, k);
   bracket_open_ = false;

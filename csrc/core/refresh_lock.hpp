@@ -21,8 +21,11 @@
 //             steady sensor costs few reads, a drifting one is watched closely.
 //             Learns again when probes find the refresh already done max_early times in a row.
 //  fallback : no change for max_quiet refreshes (constant readings), a failed fit, or too few
-//             changes while learning: poll every fallback_poll_ns, say why in note(); learn again
-//             once min_changes / 4 changes were seen while polling.
+//             changes while learning (fewer than min_changes in 2 * min_changes stated refreshes,
+//             or in 1 s without a stated refresh: constant readings, or a long running average
+//             that moves by an LSB at few refreshes): poll every fallback_poll_ns, say why in
+//             note(); learn again once min_changes / 4 changes were seen while polling, no sooner
+//             than 1 s, 2 s, ... 64 s after each fallback.
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -47,7 +50,7 @@ struct RefreshLockOptions {
   int max_probe_every = 32;         ///< probe spacing reached by probes on the fit (doubling)
   int max_quiet = 64;               ///< refreshes in a row without a change: fall back
   int max_early = 6;                ///< probes in a row that already saw the change: learn again
-  int64_t learn_timeout_ns = 0;     ///< 0: max(0.5 s, 4 * min_changes * guess)
+  int64_t learn_timeout_ns = 0;     ///< 0: 2 * min_changes stated refreshes (>= 50 ms), 1 s without a guess
   double within_ns = 50'000;        ///< "read within" this of the refresh (stats)
 };
 

@@ -151,7 +151,8 @@ def bench_sampler(seconds: float, pairs: int = 10):
 
 
 def bench_refresh(seconds: float, pairs: int = 4):
-    """Refresh-locked sampling ("refresh") beside fixed-rate polling (1 and 10 kHz) on the INA3221
+    """Refresh-locked sampling ("refresh", and "refresh-rt" at SCHED_FIFO priority 1 as PowerMonitor
+    asks for by default) beside fixed-rate polling (1 and 10 kHz) on the INA3221
     emulator read in process (_core.Ina3221RegisterSensor: the registers are computed for the
     instant of each read, so the refresh instants are the chip's exact schedule and no writer
     thread's wake-up stands between; default N=1 at 1.1 ms: a channel refreshes every 2.2 ms;
@@ -169,12 +170,14 @@ def bench_refresh(seconds: float, pairs: int = 4):
         # the register by an LSB, and then there is nothing to lock to (it falls back, rightly).
         with Ina3221(_core.SquareSensor(3.0, 8.0, 0.05), noise_w=0.05, start=False, **kw) as emu:
             sensor = _core.Ina3221RegisterSensor(emu.emulator)
-            for mode in (1000, 10000, "refresh"):
+            # "refresh-rt": the same at SCHED_FIFO priority 1, as PowerMonitor asks for by default
+            # (granted where the process may: root or CAP_SYS_NICE; stats()["realtime"] says).
+            for mode in (1000, 10000, "refresh", "refresh-rt"):
                 base, loaded, cpu, wall, lat, err, reads, st = [], [], [], [], [], [], [], None
                 for _ in range(pairs):
                     base.append(load.run(chunk))
-                    s = (_core.Sampler(sensor, 1000.0, refresh=True) if mode == "refresh"
-                         else _core.Sampler(sensor, float(mode)))
+                    s = (_core.Sampler(sensor, 1000.0, refresh=True, realtime_priority=int(mode == "refresh-rt"))
+                         if str(mode).startswith("refresh") else _core.Sampler(sensor, float(mode)))
                     w0 = time.perf_counter()
                     s.start()
                     time.sleep(0.5)  # learning (refresh) / settling, outside the measured part
@@ -193,7 +196,8 @@ def bench_refresh(seconds: float, pairs: int = 4):
                     err.append(100.0 * (np.trapezoid(pp, tt * 1e-9) - true_j) / true_j)
                     reads.append(int(k.sum()))
                 lat_all = np.concatenate(lat)
-                r = {"sensor": label, "sampler": f"{mode} Hz" if mode != "refresh" else "refresh",
+                r = {"sensor": label, "sampler": mode if isinstance(mode, str) else f"{mode} Hz",
+                     "realtime": bool(st["realtime"]),
                      "sampler_cpu_pct": 100.0 * sum(cpu) / sum(wall),
                      "achieved_rate_hz": st["achieved_rate_hz"],
                      "refreshes": int(lat_all.size),
@@ -205,7 +209,7 @@ def bench_refresh(seconds: float, pairs: int = 4):
                      "matmul_slowdown_pct": 100.0 * (1 - np.median(loaded) / np.median(base)),
                      "energy_error_pct_median": float(np.median(err)),
                      "energy_error_pct_max_abs": float(np.max(np.abs(err)))}
-                if mode == "refresh":
+                if isinstance(mode, str):
                     r.update({k: st[k] for k in ("refresh_state", "refresh_period_s", "refresh_within_50us_share",
                                                  "refresh_learns", "refresh_fallbacks", "refresh_note")})
                 rows.append(r)
@@ -217,7 +221,8 @@ def bench_refresh(seconds: float, pairs: int = 4):
                       f"(max |{r['energy_error_pct_max_abs']:.2f}|%)"
                       + (f"  [{st['refresh_state']}, period {st['refresh_period_s'] * 1e3:.4f} ms, self-reported "
                          f"{100 * st['refresh_within_50us_share']:.1f}% within 50 us"
-                         f"{'; ' + st['refresh_note'] if st['refresh_note'] else ''}]" if mode == "refresh" else ""),
+                         f"{'; ' + st['refresh_note'] if st['refresh_note'] else ''}]" if isinstance(mode, str) else "")
+                      + (" [SCHED_FIFO not granted]" if mode == "refresh-rt" and not st["realtime"] else ""),
                       flush=True)
     return rows
 

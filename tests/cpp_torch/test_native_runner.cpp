@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <dlfcn.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/custom_class.h>
@@ -27,13 +28,18 @@ namespace {
 
 std::string script_file() {
   static const std::string path = [] {
+    // ctest runs each test as its own process, two at a time: every process writes its own file
+    // (a shared one was read half-written by another test: "not a ZIP archive").
     std::filesystem::create_directories(EDGEPOWER_TORCH_TEST_TMP);
-    std::string p = std::string(EDGEPOWER_TORCH_TEST_TMP) + "/relu_plus_one.pt";
+    std::string p = std::string(EDGEPOWER_TORCH_TEST_TMP) + "/relu_plus_one." + std::to_string(::getpid()) + ".pt";
     torch::jit::Module m("ReluPlusOne");
     m.define("def forward(self, x):\n  return torch.relu(x) + 1.0\n");
     m.save(p);
     return p;
   }();
+  static const struct Remove {
+    ~Remove() { std::filesystem::remove(path); }
+  } remove_at_exit;
   return path;
 }
 

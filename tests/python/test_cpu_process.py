@@ -82,6 +82,9 @@ def test_profile_beside_a_busy_neighbour_gives_the_layers_own_cpu_energy(busy_ne
     x = torch.randn(64, 512)
     sensor = f"cpu-process:idle=0,max={per_cpu_w},cpus=1"
     report = profile_layers(model, x, sensor=sensor, rate_hz=1000, min_window_s=0.5, rounds=3, warmup=2, idle_s=0.5)
+    for r in (x.to_dict() for x in report.records):  # shown when an assert below fails (a CI run failed here once, its output lost)
+        print(f"{r['layer']}: status {r['status']} net {r['net_energy_per_inference_mj']:.4g} mJ CI "
+              f"{r['ci95_pct']:.3g} % latency {r['latency_ms']:.4g} ms; idle {report.meta['idle_power_w']:.4g} W")
     assert report.meta["idle_power_w"] == pytest.approx(0.0, abs=0.05)  # idle share 0; this process sleeps
     for label in ("0", "1", "2", "3"):
         row = report.row(label)

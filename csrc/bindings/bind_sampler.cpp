@@ -3,6 +3,7 @@
 
 #include "bindings.hpp"
 #include <cmath>
+#include <optional>
 
 #include "core/sampler.hpp"
 
@@ -142,6 +143,11 @@ void register_sampler(py::module_& m) {
       .def("__len__", &Sampler::size, "Samples recorded so far (the index after the newest).")
       .def("index_at_or_after", &Sampler::index_at_or_after, py::arg("t_ns"),
            "First stored sample index with t_ns >= t (len() if none).")
+      .def("hold_from",
+           [](Sampler& s, std::optional<std::size_t> from) { s.hold_from(from ? *from : Sampler::kNoHold); },
+           py::arg("index"),
+           "Rolling memory policy: keeps the samples from `index` on (a writer's next sample) past the cap, "
+           "up to as many again as the cap holds; None releases. No effect under the stop policy.")
       .def("samples",
            [](const Sampler& s, std::size_t since, py::object end_obj) {
              std::size_t end = end_obj.is_none() ? s.size() : std::min(end_obj.cast<std::size_t>(), s.size());

@@ -172,6 +172,7 @@ Sampler::Sampler(SensorPtr sensor, SamplerOptions options)
                                   std::to_string(cs) + " samples, more than the table's " +
                                   std::to_string(options_.max_chunks) + ": raise chunk_samples or lower the cap");
     }
+    hold_chunks_ = std::min(keep_chunks_, options_.max_chunks - keep_chunks_ - 3);
   }
   chunks_ = std::vector<std::atomic<Chunk*>>(options_.max_chunks);
   for (auto& c : chunks_) c.store(nullptr, std::memory_order_relaxed);
@@ -284,6 +285,19 @@ void Sampler::retire_through(std::size_t drop) {
     retired_.push_back(chunk);
   }
   reclaim();
+}
+
+void Sampler::retire_behind(std::size_t writing) {
+  // Chunk `writing` is being written: keep_chunks_ behind it stay, and up to hold_chunks_ more
+  // from the one holding hold_from_ on (a spool writer's next sample).
+  if (writing <= keep_chunks_) return;
+  std::size_t upto = writing - keep_chunks_;  // chunks < upto may go
+  const std::size_t hold = hold_from_.load(std::memory_order_acquire);
+  if (hold != kNoHold) {
+    const std::size_t floor = writing > keep_chunks_ + hold_chunks_ ? writing - keep_chunks_ - hold_chunks_ : 0;
+    upto = std::max(floor, std::min(upto, hold / options_.chunk_samples));
+  }
+  for (; next_drop_ < upto; ++next_drop_) retire_through(next_drop_);
 }
 
 void Sampler::reclaim() noexcept {
@@ -435,7 +449,7 @@ void Sampler::run() {
         break;
       }
       const std::size_t i = index % cs;
-      if (rolling && i == 0 && index / cs > keep_chunks_) retire_through(index / cs - keep_chunks_ - 1);
+      if (rolling && i == 0) retire_behind(index / cs);
       const auto read_ns = static_cast<int32_t>(std::min<int64_t>(t - wake, INT32_MAX));
       const auto late_ns = static_cast<int32_t>(std::min<int64_t>(wake - next, INT32_MAX));
       chunk->t_ns[i] = t;

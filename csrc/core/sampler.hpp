@@ -183,6 +183,12 @@ class Sampler {
                    int32_t* lateness_ns, double* power_w, double* counter_j,
                    std::size_t* first_copied = nullptr) const;
   SampleBlock copy_block(std::size_t begin = 0, std::size_t end = SIZE_MAX) const;
+  /// Rolling policy: a consumer that still needs the samples from index `from` on (a spool
+  /// writer that fell behind) keeps them past the cap, up to as many again as the cap holds;
+  /// past that the oldest go anyway (the consumer sees begin > since in copy()). kNoHold
+  /// releases. No effect under the stop policy, which drops nothing. Thread-safe.
+  void hold_from(std::size_t from) noexcept { hold_from_.store(from, std::memory_order_release); }
+  static constexpr std::size_t kNoHold = SIZE_MAX;
   /// O(1) in the number of samples. Thread-safe.
   SamplerStats stats() const;
 
@@ -210,6 +216,7 @@ class Sampler {
   void run();
   Chunk* chunk_for_write(std::size_t index);
   void retire_through(std::size_t chunk_number);
+  void retire_behind(std::size_t writing);
   void reclaim() noexcept;
   void record_failure(const std::exception& e, bool count_as_read_error = true);
   /// Returns whether the reading differs from the one before.
@@ -224,6 +231,9 @@ class Sampler {
   std::size_t bytes_per_sample_ = 0;
   std::size_t max_samples_ = 0;
   std::size_t keep_chunks_ = 0;  // rolling: chunks kept behind the one being written
+  std::size_t hold_chunks_ = 0;  // rolling: at most this many more while a consumer holds them
+  std::size_t next_drop_ = 0;    // rolling: the oldest chunk not yet retired (sampling thread)
+  std::atomic<std::size_t> hold_from_{kNoHold};
 
   std::thread thread_;
   std::atomic<bool> running_{false};

@@ -180,7 +180,8 @@ int run_recorder(const RecordOptions& o, std::ostream& err) {
   so.rate_hz = o.rate_hz;
   so.realtime_priority = o.realtime ? 1 : 0;
   // The file is the record: memory holds only the last minute (at least two storage chunks),
-  // however long the recording runs; the file is written every --flush seconds.
+  // however long the recording runs; the file is written every --flush seconds (samples it has
+  // not got yet stay past the minute, for at most a minute more: hold_from).
   so.memory_policy = MemoryPolicy::Rolling;
   so.max_samples = std::max<std::size_t>(static_cast<std::size_t>(o.rate_hz * kMemorySeconds),
                                          2 * so.chunk_samples);
@@ -191,6 +192,7 @@ int run_recorder(const RecordOptions& o, std::ostream& err) {
   try {
     sampler = std::make_unique<Sampler>(sensor, so);
     trace = std::make_unique<TraceFile>(o.output, info, o.rate_hz, recorder_json(o));
+    sampler->hold_from(0);  // what the file has not got yet stays in memory past the minute (up to two)
     {
       BlockSignals block;  // the sampler thread inherits the blocked mask
       sampler->start();
@@ -276,6 +278,7 @@ int run_recorder(const RecordOptions& o, std::ostream& err) {
       }
       if (now >= next_flush) {
         trace->write_samples(*sampler);
+        sampler->hold_from(trace->next_sample());
         trace->flush();
         next_flush = now + flush_ns;
       }

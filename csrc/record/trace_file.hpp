@@ -52,6 +52,8 @@ class TraceFile {
   void close();
 
   std::size_t samples_written() const noexcept { return written_; }
+  /// The sampler index of the next sample to write (what the writer still needs kept).
+  std::size_t next_sample() const noexcept { return next_; }
   /// Samples the sampler dropped (rolling memory policy) before they could be written.
   std::size_t samples_lost() const noexcept { return lost_; }
   std::size_t marks_written() const noexcept { return marks_; }

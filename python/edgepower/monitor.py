@@ -57,7 +57,8 @@ class PowerMonitor:
     memory_policy : {"stop", "rolling"}
         At the cap, ``"stop"`` stops sampling (:meth:`stop` raises ``SamplerLimitError`` naming
         the cap and how to raise it); ``"rolling"`` keeps the newest samples and counts the
-        dropped ones (``stats()["dropped_samples"]``).
+        dropped ones (``stats()["dropped_samples"]``); with a spool, samples its writer has not
+        written yet stay past the cap, for up to the cap again (a lost one is a ``"gap"`` record).
     spool, spool_sync_s : str, float
         Folder to append samples, timeline marks and finished windows to as they happen, fsynced
         every ``spool_sync_s`` (:mod:`edgepower.spool`; read with :func:`edgepower.read_spool`).

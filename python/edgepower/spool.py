@@ -118,6 +118,9 @@ class SpoolWriter:
                 "created_unix_s": time.time()}
         self._write_records([head])
         self._sync()
+        # Under the rolling memory policy the sampler keeps what this writer has not written yet
+        # past its cap (up to the cap again), so a writer starved for a while loses nothing.
+        monitor.sampler.hold_from(self._samples.written)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="edgepower-spool", daemon=True)
         self._thread.start()
@@ -131,8 +134,10 @@ class SpoolWriter:
         if self._events is None or self.closed:
             return
         self._tick(final=True)
+        self._monitor.sampler.hold_from(None)
+        lost = self._samples.lost if self._samples else 0
         self._write_records([{"type": "end", "samples": self._samples.written if self._samples else 0,
-                              "stop_reason": stop_reason}])
+                              "samples_lost": lost, "stop_reason": stop_reason}])
         self._sync()
         self._events.close()
         if self._samples is not None:
@@ -153,6 +158,8 @@ class SpoolWriter:
         mon = self._monitor
         assert self._samples is not None
         self._samples.write(mon.sampler)
+        mon.sampler.hold_from(self._samples.written)
+        gaps, self._samples.gaps = self._samples.gaps, []
         # Records first, marks after: a window's end mark is on the timeline before its record is
         # queued (end_window), so every record taken here has its marks in the read below. The
         # other order let a window ended in between reach the file a tick before its end mark (a
@@ -160,7 +167,9 @@ class SpoolWriter:
         with self._lock:
             queued, self._queue = self._queue, []
             pending, self._pending = self._pending, []
-        out = self._new_marks() + queued
+        out = [{"type": "gap", "from_sample": a, "to_sample": b, "samples_lost": b - a,
+                "reason": "the rolling memory cap dropped them before this writer wrote them"} for a, b in gaps]
+        out += self._new_marks() + queued
         last = self._last_sample_t()
         pad = mon.estimator.padding_ns(mon.rate_hz) if mon.estimator is not None else 0
         keep = []
@@ -228,7 +237,8 @@ class Spool(NamedTuple):
     ``header``: the ``"spool"`` record; ``samples``: a :class:`edgepower.trace.Trace`;
     ``marks``: arrays ``t_ns`` (int64), ``region`` (names), ``begin`` (bool); ``windows``: the
     ``"window"`` records; ``profile_windows``: the ``"profile_window"`` records; ``records``:
-    every record in order; ``complete``: the writer stopped cleanly (an ``"end"`` record);
+    every record in order (``of_type("gap")``: samples a starved writer lost under the rolling
+    memory policy, by index); ``complete``: the writer stopped cleanly (an ``"end"`` record);
     ``incomplete``: bytes after the last complete line (``samples_bytes``, ``events_bytes``) and
     the records lost with them (``events_records``: 0 or 1).
     """

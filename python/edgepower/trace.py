@@ -83,14 +83,21 @@ class TraceWriter:
                 pass
             raise
         self.written = 0
+        self.lost = 0  # samples the sampler dropped before they were written (rolling policy)
+        self.gaps: List[Tuple[int, int]] = []  # [from, to) sample indices lost, oldest first
 
     def write(self, sampler) -> int:
-        """Writes the samples recorded since the last call; returns how many."""
+        """Writes the samples recorded since the last call; returns how many. Samples the rolling
+        memory policy dropped before this call are counted in ``lost`` and listed in ``gaps``."""
         s = sampler.samples(self.written)
         n = int(s["t_ns"].shape[0])
-        if int(s.get("begin", self.written)) > self.written:  # the rolling memory policy dropped them
+        begin = int(s.get("begin", self.written))
+        if begin > self.written:
+            self.lost += begin - self.written
+            self.gaps.append((self.written, begin))
             log.warning("trace %s: %d samples were dropped by the sampler's rolling memory cap before they "
-                        "were written", self.path, int(s["begin"]) - self.written)
+                        "were written (the writer fell behind by more than the cap holds twice)",
+                        self.path, begin - self.written)
         end = int(s.get("end", self.written + n))
         if n == 0:
             self.written = end

@@ -454,6 +454,36 @@ TEST(SamplerMemory, RollingKeepsTheNewestSamplesAndCountsDropped) {
   EXPECT_EQ(sm.index_at_or_after(b.t_ns[5]), sm.first_index() + 5);
 }
 
+TEST(SamplerMemory, RollingKeepsWhatAConsumerHoldsUpToTheCapAgain) {
+  // Cap 48 samples = 3 chunks of 16. A consumer that has not copied samples yet (a spool writer
+  // starved of CPU) holds them: they stay past the cap, for at most 3 chunks more.
+  auto first_after = [](int reads, std::size_t hold) {
+    SamplerOptions o;
+    o.rate_hz = 20000;
+    o.chunk_samples = 16;
+    o.max_samples = 48;
+    o.memory_policy = MemoryPolicy::Rolling;
+    o.max_chunks = 16;
+    Sampler sm(std::make_shared<FiniteSensor>(reads), o);
+    sm.hold_from(hold);
+    sm.start();
+    EXPECT_TRUE(wait_until([&] { return sm.finished(); }, 20.0));
+    sm.stop();
+    EXPECT_EQ(sm.size(), static_cast<std::size_t>(reads));
+    const SampleBlock b = sm.copy_block();
+    EXPECT_EQ(b.begin, sm.first_index());
+    EXPECT_EQ(b.size(), sm.size() - sm.first_index());
+    return sm.first_index();
+  };
+  // 97 readings: the last opens chunk 6; with no hold chunks 0-2 go (the 3 behind it stay).
+  EXPECT_EQ(first_after(97, Sampler::kNoHold), 48u);
+  EXPECT_EQ(first_after(97, 20), 16u);  // held from sample 20 (chunk 1): chunk 0 goes, 1 and 2 stay
+  EXPECT_EQ(first_after(97, 0), 0u);    // held from 0: all 6 chunks behind stay (cap + 3 held)
+  EXPECT_EQ(first_after(97, 96), 48u);  // a consumer that has it all lets the cap work as usual
+  // 161 readings open chunk 10: a hold stuck at 0 keeps 3 chunks past the cap's 3, no more.
+  EXPECT_EQ(first_after(161, 0), 64u);
+}
+
 TEST(SamplerMemory, RollingCopiesWhileChunksAreDropped) {
   // Readers copy while the writer drops and reuses chunks at 20 kHz with tiny chunks: copies
   // start at or after first_index() and hold only whole, ordered samples (TSan checks the rest).

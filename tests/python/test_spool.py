@@ -13,7 +13,7 @@ import pytest
 
 import edgepower
 from edgepower import PowerMonitor, read_spool
-from edgepower.spool import EVENTS, SAMPLES
+from edgepower.spool import EVENTS, SAMPLES, SpoolWriter
 
 from conftest import subprocess_env
 
@@ -119,6 +119,58 @@ def test_rolling_memory_keeps_every_sample_on_disk(tmp_path):
     # No sample skipped on disk: the largest gap is a few periods (the sampler's own lateness,
     # up to tens of ms on a busy 2-core machine), never a dropped chunk (16384 samples = 0.8 s).
     assert np.diff(t).max() < 0.4e9
+
+
+def _starve_first_tick(monkeypatch, until_samples):
+    """The spool's writer thread does nothing until the sampler holds ``until_samples`` samples
+    (a writer starved of CPU, deterministically in samples rather than seconds)."""
+    real = SpoolWriter._tick
+    state = {"first": True}
+
+    def tick(self, final=False):
+        if state["first"] and not final:
+            state["first"] = False
+            deadline = time.monotonic() + 60
+            while len(self._monitor.sampler) < until_samples and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return real(self, final)
+
+    monkeypatch.setattr(SpoolWriter, "_tick", tick)
+
+
+def _rolling_spool(path, until_samples):
+    # Cap 0.5 MB = 21,845 samples of 24 bytes: 2 chunks of 16,384 kept behind the one written;
+    # a writer that has not written them yet holds up to 2 more.
+    with PowerMonitor("constant:3", rate_hz=20000, spool=str(path), spool_sync_s=0.2, max_memory_mb=0.5,
+                      memory_policy="rolling") as mon:
+        deadline = time.monotonic() + 60
+        while len(mon.sampler) < until_samples + 20000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return mon, read_spool(path)
+
+
+def test_a_starved_spool_writer_keeps_what_it_had_not_written(tmp_path, monkeypatch):
+    # At 70,000 samples the sampler writes chunk 4: the cap alone keeps chunks 2-3 (samples from
+    # 32,768 on); the writer's hold keeps chunks 0-1 too (2 more), so nothing is lost.
+    _starve_first_tick(monkeypatch, 70000)
+    mon, sp = _rolling_spool(tmp_path / "sp", 70000)
+    n = len(mon.sampler)
+    assert mon.stats()["dropped_samples"] > 0  # the cap worked once the writer caught up
+    assert len(sp.samples.t_ns) == n and np.all(np.diff(sp.samples.t_ns) > 0)
+    assert sp.of_type("gap") == [] and sp.of_type("end")[0]["samples_lost"] == 0
+
+
+def test_a_spool_writer_starved_past_twice_the_cap_says_what_it_lost(tmp_path, monkeypatch):
+    # At 100,000 samples the sampler writes chunk 6: even held, chunks 0-1 (32,768 samples) go.
+    _starve_first_tick(monkeypatch, 100000)
+    mon, sp = _rolling_spool(tmp_path / "sp", 100000)
+    n = len(mon.sampler)
+    gaps = sp.of_type("gap")
+    assert len(gaps) == 1 and gaps[0]["from_sample"] == 0 and gaps[0]["to_sample"] % 16384 == 0
+    lost = gaps[0]["samples_lost"]
+    assert lost >= 32768 and sp.of_type("end")[0]["samples_lost"] == lost
+    assert len(sp.samples.t_ns) + lost == n  # every sample not lost is on disk, once
+    assert np.all(np.diff(sp.samples.t_ns) > 0)
 
 
 CHILD = textwrap.dedent("""

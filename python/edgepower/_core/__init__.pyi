@@ -264,6 +264,10 @@ class Sampler:
         """
         Samples recorded so far (the index after the newest).
         """
+    def hold_from(self, index: typing.SupportsInt | typing.SupportsIndex | None) -> None:
+        """
+        Rolling memory policy: keeps the samples from `index` on (a writer's next sample) past the cap, up to as many again as the cap holds; None releases. No effect under the stop policy.
+        """
     def index_at_or_after(self, t_ns: typing.SupportsInt | typing.SupportsIndex) -> int:
         """
         First stored sample index with t_ns >= t (len() if none).

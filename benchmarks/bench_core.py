@@ -174,10 +174,11 @@ def bench_refresh(seconds: float, pairs: int = 4):
             # (granted where the process may: root or CAP_SYS_NICE; stats()["realtime"] says).
             for mode in (1000, 10000, "refresh", "refresh-rt"):
                 base, loaded, cpu, wall, lat, err, reads, st = [], [], [], [], [], [], [], None
+                refresh = isinstance(mode, str)  # "refresh" or "refresh-rt"; else a fixed rate in Hz
                 for _ in range(pairs):
                     base.append(load.run(chunk))
                     s = (_core.Sampler(sensor, 1000.0, refresh=True, realtime_priority=int(mode == "refresh-rt"))
-                         if str(mode).startswith("refresh") else _core.Sampler(sensor, float(mode)))
+                         if refresh else _core.Sampler(sensor, float(mode)))
                     w0 = time.perf_counter()
                     s.start()
                     time.sleep(0.5)  # learning (refresh) / settling, outside the measured part
@@ -196,7 +197,7 @@ def bench_refresh(seconds: float, pairs: int = 4):
                     err.append(100.0 * (np.trapezoid(pp, tt * 1e-9) - true_j) / true_j)
                     reads.append(int(k.sum()))
                 lat_all = np.concatenate(lat)
-                r = {"sensor": label, "sampler": mode if isinstance(mode, str) else f"{mode} Hz",
+                r = {"sensor": label, "sampler": mode if refresh else f"{mode} Hz",
                      "realtime": bool(st["realtime"]),
                      "sampler_cpu_pct": 100.0 * sum(cpu) / sum(wall),
                      "achieved_rate_hz": st["achieved_rate_hz"],
@@ -209,7 +210,7 @@ def bench_refresh(seconds: float, pairs: int = 4):
                      "matmul_slowdown_pct": 100.0 * (1 - np.median(loaded) / np.median(base)),
                      "energy_error_pct_median": float(np.median(err)),
                      "energy_error_pct_max_abs": float(np.max(np.abs(err)))}
-                if isinstance(mode, str):
+                if refresh:
                     r.update({k: st[k] for k in ("refresh_state", "refresh_period_s", "refresh_within_50us_share",
                                                  "refresh_learns", "refresh_fallbacks", "refresh_note")})
                 rows.append(r)
@@ -221,7 +222,7 @@ def bench_refresh(seconds: float, pairs: int = 4):
                       f"(max |{r['energy_error_pct_max_abs']:.2f}|%)"
                       + (f"  [{st['refresh_state']}, period {st['refresh_period_s'] * 1e3:.4f} ms, self-reported "
                          f"{100 * st['refresh_within_50us_share']:.1f}% within 50 us"
-                         f"{'; ' + st['refresh_note'] if st['refresh_note'] else ''}]" if isinstance(mode, str) else "")
+                         f"{'; ' + st['refresh_note'] if st['refresh_note'] else ''}]" if refresh else "")
                       + (" [SCHED_FIFO not granted]" if mode == "refresh-rt" and not st["realtime"] else ""),
                       flush=True)
     return rows

@@ -258,6 +258,12 @@ bool RefreshLock::fit_learned(std::string* why) {
 
 // ---- locked ---------------------------------------------------------------------------------
 
+void RefreshLock::miss_refresh() {
+  // A refresh whose whole window passed before a read: a late wake-up, not read in time.
+  ++counts_.late_wakeups;
+  close_refresh(false, kNaN);
+}
+
 int64_t RefreshLock::schedule(int64_t now) {
   // The first refresh whose after-read is still ahead (a late wake-up skips and counts the rest).
   const double rel = static_cast<double>(now - phase_origin_) - phase_off_ - static_cast<double>(o_.after_ns);
@@ -266,10 +272,7 @@ int64_t RefreshLock::schedule(int64_t now) {
     // The last read ended after the next refreshes' after-reads were due (a read or the thread
     // held up for more than a period): those refreshes were not read in time. Counted as late
     // wake-ups, so that the share read within 50 us is over every refresh that passed.
-    for (int64_t skipped = k - k_ - 1; skipped > 0; --skipped) {
-      ++counts_.late_wakeups;
-      close_refresh(false, kNaN);
-    }
+    for (int64_t skipped = k - k_ - 1; skipped > 0; --skipped) miss_refresh();
   }
   k_ = std::max(k_ + 1, k);
   bracket_open_ = false;
@@ -331,8 +334,7 @@ int64_t RefreshLock::locked_read(int64_t start, int64_t end, bool changed) {
   double t = predicted(k_);
   // Woken after the whole window of refresh k_ (and maybe more) passed: those were not read in time.
   while (static_cast<double>(start) > t + static_cast<double>(window_ns_)) {
-    ++counts_.late_wakeups;
-    close_refresh(false, kNaN);
+    miss_refresh();
     ++k_;
     bracket_open_ = false;
     guards_ = 0;

@@ -104,6 +104,7 @@ class RefreshLock {
   double predicted(int64_t k) const { return static_cast<double>(phase_origin_) + phase_off_ + k * period_ns_; }
   int64_t schedule(int64_t now);  // first read of refresh k_ (skipping refreshes already past)
   void close_refresh(bool seen, double latency_ns);
+  void miss_refresh();
   void add_fit_point(double e);
   void probe_result(bool on_fit);
 

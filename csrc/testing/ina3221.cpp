@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -181,8 +182,8 @@ void Ina3221Emulator::advance_to(int64_t t_ns, int64_t origin_ns) {
 void Ina3221Emulator::advance_locked(int64_t t_ns, int64_t origin_ns, bool write_files) {
   if (origin_ns_ < 0) origin_ns_ = origin_ns >= 0 ? origin_ns : t_ns;
   const uint64_t per_cycle = 2 * channels_.size();
-  std::vector<bool> dirty(channels_.size(), false);
-  std::vector<int> shunt_updates(channels_.size(), 0);
+  std::array<bool, 3> dirty{};  // 1 to 3 channels (checked at construction); no allocation per read
+  std::array<int, 3> shunt_updates{};
   const double n = static_cast<double>(config_.averages);
   while (true) {
     const uint64_t j = next_slot_;

@@ -11,6 +11,11 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int64_t kMaxFallbackHoldNs = 64'000'000'000LL;
 constexpr int64_t kMinLearnNs = 50'000'000;  // learning polls at least this long
+// ... and at most this long: 2 * 32 stated refreshes fit in it up to 78 ms; a refresh slower than
+// 5 s / 32 = 156 ms cannot lock, and gains nothing from it (1 kHz polling reads it within 1 ms,
+// under 0.7 % of its period). Before: a stated 430 ms (pre-2021 INA3221 drivers report the
+// averaging in update_interval) kept the learning poll of 200 us going for 27.5 s.
+constexpr int64_t kMaxLearnNs = 5'000'000'000LL;
 constexpr int64_t kFreshFit = std::numeric_limits<int64_t>::min() / 2;  // k_ before a fit's first refresh
 
 std::string us(double ns) {
@@ -65,7 +70,8 @@ RefreshLock::RefreshLock(RefreshLockOptions options) : o_(options) {
     // refreshes) would make the locked reads mostly return the same value, so learning stops
     // there instead of polling fast for a second (at N=512: 54 ms of 50 us polls, not 1 s).
     o_.learn_timeout_ns = std::isfinite(guess_ns_)
-                              ? std::max<int64_t>(kMinLearnNs, static_cast<int64_t>(2.0 * o_.min_changes * guess_ns_))
+                              ? std::clamp<int64_t>(static_cast<int64_t>(std::min(2.0 * o_.min_changes * guess_ns_, 1e18)),
+                                                    kMinLearnNs, kMaxLearnNs)
                               : 1'000'000'000LL;
   }
   if (o_.learn_poll_ns <= 0 || o_.fallback_poll_ns <= 0 || o_.after_ns < 0 || o_.guard_ns <= 0 ||
@@ -148,6 +154,9 @@ int64_t RefreshLock::learn_read(int64_t start, int64_t end, bool changed) {
     if (std::isfinite(guess_ns_)) {
       per = ", about " + std::to_string(std::llround(static_cast<double>(end - learn_start_) / guess_ns_)) +
             " of the sensor's stated refreshes of " + us(guess_ns_);
+      if (o_.learn_timeout_ns == kMaxLearnNs && 2.0 * o_.min_changes * guess_ns_ > static_cast<double>(kMaxLearnNs)) {
+        per += " (learning stops after 5 s: a refresh that slow gains nothing from a lock, polling reads it soon enough)";
+      }
     }
     return fall_back(end, "only " + std::to_string(learn_t_.size()) + " reading changes in " +
                               us(static_cast<double>(end - learn_start_)) + " of polling every " +

@@ -50,7 +50,7 @@ struct RefreshLockOptions {
   int max_probe_every = 32;         ///< probe spacing reached by probes on the fit (doubling)
   int max_quiet = 64;               ///< refreshes in a row without a change: fall back
   int max_early = 6;                ///< probes in a row that already saw the change: learn again
-  int64_t learn_timeout_ns = 0;     ///< 0: 2 * min_changes stated refreshes (>= 50 ms), 1 s without a guess
+  int64_t learn_timeout_ns = 0;     ///< 0: 2 * min_changes stated refreshes (50 ms to 5 s), 1 s without a guess
   double within_ns = 50'000;        ///< "read within" this of the refresh (stats)
 };
 

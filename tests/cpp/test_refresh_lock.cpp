@@ -298,6 +298,20 @@ TEST(RefreshLock, ConstantReadingsFallBackAndSaySo) {
   EXPECT_LT(sim.reads, 4100 + 4700);
 }
 
+TEST(RefreshLock, ASlowStatedRefreshLearnsForAtMostFiveSeconds) {
+  // A pre-2021 INA3221 driver reports update_interval 430 ms for N=512 at 140 us (the averaging
+  // in it): 2 * 32 stated refreshes would be 27.5 s of 200 us polls on readings that barely move.
+  Sim sim;
+  sim.constant = true;
+  RefreshLock lock(guess(0.43));
+  sim.run(lock, 0, 10'000'000'000LL);
+  EXPECT_EQ(lock.state(), RefreshState::Fallback);
+  EXPECT_NE(lock.note().find("learning stops after 5 s"), std::string::npos) << lock.note();
+  // 5 s / 200 us = 25,000 learning polls, then 5 s of 1 ms polls.
+  EXPECT_LT(sim.reads, 25'001 + 5'100) << lock.note();
+  EXPECT_GT(sim.reads, 25'000) << lock.note();
+}
+
 TEST(RefreshLock, AReadingThatChangesAtFewRefreshesFallsBackSoon) {
   // The INA3221 at N=512 and 140 us (NVIDIA's device trees): a refresh of some channel every
   // 280 us, the sampler told the 0.84 ms cycle; the running average moves the register by an

@@ -421,15 +421,22 @@ TEST(SamplerMemory, FullChunkTableSaysSoNotConsecutiveFailures) {
   EXPECT_EQ(sm.stats().stop_reason, "chunk table");
 }
 
+namespace {
+// The rolling policy with chunks of 16 samples.
+SamplerOptions rolling(double rate_hz, std::size_t max_samples, std::size_t max_chunks) {
+  SamplerOptions o;
+  o.rate_hz = rate_hz;
+  o.chunk_samples = 16;
+  o.max_samples = max_samples;
+  o.memory_policy = MemoryPolicy::Rolling;
+  o.max_chunks = max_chunks;
+  return o;
+}
+}  // namespace
+
 TEST(SamplerMemory, RollingKeepsTheNewestSamplesAndCountsDropped) {
   auto s = std::make_shared<ConstantSensor>(std::vector<double>{1.0});
-  SamplerOptions o;
-  o.rate_hz = 10000;
-  o.chunk_samples = 16;
-  o.max_samples = 40;
-  o.memory_policy = MemoryPolicy::Rolling;
-  o.max_chunks = 8;
-  Sampler sm(s, o);
+  Sampler sm(s, rolling(10000, 40, 8));
   sm.start();
   ASSERT_TRUE(wait_until([&] { return sm.size() >= 2000; }, 20.0));  // 31 times the table
   sm.stop();                                                         // no limit error
@@ -458,13 +465,7 @@ TEST(SamplerMemory, RollingKeepsWhatAConsumerHoldsUpToTheCapAgain) {
   // Cap 48 samples = 3 chunks of 16. A consumer that has not copied samples yet (a spool writer
   // starved of CPU) holds them: they stay past the cap, for at most 3 chunks more.
   auto first_after = [](int reads, std::size_t hold) {
-    SamplerOptions o;
-    o.rate_hz = 20000;
-    o.chunk_samples = 16;
-    o.max_samples = 48;
-    o.memory_policy = MemoryPolicy::Rolling;
-    o.max_chunks = 16;
-    Sampler sm(std::make_shared<FiniteSensor>(reads), o);
+    Sampler sm(std::make_shared<FiniteSensor>(reads), rolling(20000, 48, 16));
     sm.hold_from(hold);
     sm.start();
     EXPECT_TRUE(wait_until([&] { return sm.finished(); }, 20.0));
@@ -488,13 +489,7 @@ TEST(SamplerMemory, RollingCopiesWhileChunksAreDropped) {
   // Readers copy while the writer drops and reuses chunks at 20 kHz with tiny chunks: copies
   // start at or after first_index() and hold only whole, ordered samples (TSan checks the rest).
   auto s = std::make_shared<ConstantSensor>(std::vector<double>{1.0, 2.0});
-  SamplerOptions o;
-  o.rate_hz = 20000;
-  o.chunk_samples = 16;
-  o.max_samples = 32;
-  o.memory_policy = MemoryPolicy::Rolling;
-  o.max_chunks = 8;
-  Sampler sm(s, o);
+  Sampler sm(s, rolling(20000, 32, 8));
   sm.start();
   std::atomic<bool> done{false};
   std::atomic<std::size_t> copies{0};

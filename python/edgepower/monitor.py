@@ -55,10 +55,9 @@ class PowerMonitor:
     max_memory_mb : float, optional
         Cap on the memory of stored samples; None: 10 % of physical RAM.
     memory_policy : {"stop", "rolling"}
-        At the cap, ``"stop"`` stops sampling (:meth:`stop` raises ``SamplerLimitError`` naming
-        the cap and how to raise it); ``"rolling"`` keeps the newest samples and counts the
-        dropped ones (``stats()["dropped_samples"]``); with a spool, samples its writer has not
-        written yet stay past the cap, for up to the cap again (a lost one is a ``"gap"`` record).
+        At the cap, ``"stop"`` stops sampling (:meth:`stop` raises ``SamplerLimitError``);
+        ``"rolling"`` keeps the newest samples and counts the dropped ones (``stats()``), except
+        what a spool has not written yet, kept up to the cap again (any lost: a ``"gap"`` record).
     spool, spool_sync_s : str, float
         Folder to append samples, timeline marks and finished windows to as they happen, fsynced
         every ``spool_sync_s`` (:mod:`edgepower.spool`; read with :func:`edgepower.read_spool`).

@@ -96,7 +96,7 @@ class TraceWriter:
             self.lost += begin - self.written
             self.gaps.append((self.written, begin))
             log.warning("trace %s: %d samples were dropped by the sampler's rolling memory cap before they "
-                        "were written (the writer fell behind by more than the cap holds twice)",
+                        "were written (a writer that holds them, as the spool does, has up to twice the cap to catch up)",
                         self.path, begin - self.written)
         end = int(s.get("end", self.written + n))
         if n == 0:

@@ -143,11 +143,20 @@ void register_sampler(py::module_& m) {
       .def("__len__", &Sampler::size, "Samples recorded so far (the index after the newest).")
       .def("index_at_or_after", &Sampler::index_at_or_after, py::arg("t_ns"),
            "First stored sample index with t_ns >= t (len() if none).")
+      .def("add_hold",
+           [](Sampler& s, std::optional<std::size_t> from) { return s.add_hold(from ? *from : Sampler::kNoHold); },
+           py::arg("index") = py::none(),
+           "Rolling memory policy: registers a consumer (a writer) that holds the samples from `index` on "
+           "(None: none yet) past the cap, up to as many again as the cap holds; returns its id for hold_from "
+           "and remove_hold. At most 8 at once (ValueError past that). No effect under the stop policy.")
       .def("hold_from",
-           [](Sampler& s, std::optional<std::size_t> from) { s.hold_from(from ? *from : Sampler::kNoHold); },
-           py::arg("index"),
-           "Rolling memory policy: keeps the samples from `index` on (a writer's next sample) past the cap, "
-           "up to as many again as the cap holds; None releases. No effect under the stop policy.")
+           [](Sampler& s, std::size_t id, std::optional<std::size_t> from) {
+             s.hold_from(id, from ? *from : Sampler::kNoHold);
+           },
+           py::arg("hold"), py::arg("index"),
+           "The consumer `hold` (add_hold's id) now needs the samples from `index` on (None: none).")
+      .def("remove_hold", &Sampler::remove_hold, py::arg("hold"),
+           "The consumer `hold` needs no more samples; its slot is free again.")
       .def("samples",
            [](const Sampler& s, std::size_t since, py::object end_obj) {
              std::size_t end = end_obj.is_none() ? s.size() : std::min(end_obj.cast<std::size_t>(), s.size());

@@ -121,6 +121,7 @@ std::size_t Sampler::physical_memory_bytes() {
 Sampler::Sampler(SensorPtr sensor, SamplerOptions options)
     : sensor_(std::move(sensor)), options_(options) {
   if (!sensor_) throw std::invalid_argument("Sampler needs a sensor, got null");
+  for (auto& h : holds_) h.store(kFreeHold, std::memory_order_relaxed);
   check_rate_hz(options_.rate_hz);
   if (options_.max_consecutive_failures < 1) {
     throw std::invalid_argument("max_consecutive_failures must be >= 1");
@@ -289,15 +290,38 @@ void Sampler::retire_through(std::size_t drop) {
 
 void Sampler::retire_behind(std::size_t writing) {
   // Chunk `writing` is being written: keep_chunks_ behind it stay, and up to hold_chunks_ more
-  // from the one holding hold_from_ on (a spool writer's next sample).
+  // from the oldest sample a consumer holds on (a writer's next sample: add_hold, hold_from).
   if (writing <= keep_chunks_) return;
   std::size_t upto = writing - keep_chunks_;  // chunks < upto may go
-  const std::size_t hold = hold_from_.load(std::memory_order_acquire);
+  std::size_t hold = kNoHold;
+  for (const auto& h : holds_) {
+    const std::size_t v = h.load(std::memory_order_acquire);
+    if (v < hold) hold = v;  // kFreeHold and kNoHold hold nothing
+  }
   if (hold != kNoHold) {
     const std::size_t floor = writing > keep_chunks_ + hold_chunks_ ? writing - keep_chunks_ - hold_chunks_ : 0;
     upto = std::max(floor, std::min(upto, hold / options_.chunk_samples));
   }
   for (; next_drop_ < upto; ++next_drop_) retire_through(next_drop_);
+}
+
+std::size_t Sampler::add_hold(std::size_t from) {
+  for (std::size_t id = 0; id < kMaxHolds; ++id) {
+    std::size_t expected = kFreeHold;
+    if (holds_[id].compare_exchange_strong(expected, std::min(from, kNoHold), std::memory_order_acq_rel)) return id;
+  }
+  throw std::length_error("the sampler already has " + std::to_string(kMaxHolds) +
+                          " consumers holding samples (spools, trace logs); stop one before adding another");
+}
+
+void Sampler::hold_from(std::size_t id, std::size_t from) {
+  if (id >= kMaxHolds || holds_[id].load(std::memory_order_acquire) == kFreeHold)
+    throw std::out_of_range("hold id " + std::to_string(id) + " is not registered (add_hold returns one)");
+  holds_[id].store(std::min(from, kNoHold), std::memory_order_release);
+}
+
+void Sampler::remove_hold(std::size_t id) noexcept {
+  if (id < kMaxHolds) holds_[id].store(kFreeHold, std::memory_order_release);
 }
 
 void Sampler::reclaim() noexcept {

@@ -183,12 +183,22 @@ class Sampler {
                    int32_t* lateness_ns, double* power_w, double* counter_j,
                    std::size_t* first_copied = nullptr) const;
   SampleBlock copy_block(std::size_t begin = 0, std::size_t end = SIZE_MAX) const;
-  /// Rolling policy: a consumer that still needs the samples from index `from` on (a spool
-  /// writer that fell behind) keeps them past the cap, up to as many again as the cap holds;
-  /// past that the oldest go anyway (the consumer sees begin > since in copy()). kNoHold
-  /// releases. No effect under the stop policy, which drops nothing. Thread-safe.
-  void hold_from(std::size_t from) noexcept { hold_from_.store(from, std::memory_order_release); }
-  static constexpr std::size_t kNoHold = SIZE_MAX;
+  /// Rolling policy: consumers that copy samples as they come (a spool writer, a trace log,
+  /// edgepower-record's file) each hold the samples they have not copied yet. Held samples stay
+  /// past the cap, up to as many again as the cap holds (the oldest hold counts); past that the
+  /// oldest go anyway (the consumer sees begin > since in copy()). No effect under the stop
+  /// policy, which drops nothing. All three are thread-safe.
+  ///
+  /// add_hold registers a consumer holding the samples from `from` on (kNoHold: none yet) and
+  /// returns its id; std::length_error when kMaxHolds consumers are registered.
+  std::size_t add_hold(std::size_t from = kNoHold);
+  /// Consumer `id` now needs the samples from `from` on (kNoHold: none); std::out_of_range for
+  /// an id add_hold did not return or remove_hold removed.
+  void hold_from(std::size_t id, std::size_t from);
+  /// Consumer `id` needs nothing more; its slot is free again. Unknown ids are ignored.
+  void remove_hold(std::size_t id) noexcept;
+  static constexpr std::size_t kNoHold = SIZE_MAX - 1;
+  static constexpr std::size_t kMaxHolds = 8;
   /// O(1) in the number of samples. Thread-safe.
   SamplerStats stats() const;
 
@@ -233,7 +243,8 @@ class Sampler {
   std::size_t keep_chunks_ = 0;  // rolling: chunks kept behind the one being written
   std::size_t hold_chunks_ = 0;  // rolling: at most this many more while a consumer holds them
   std::size_t next_drop_ = 0;    // rolling: the oldest chunk not yet retired (sampling thread)
-  std::atomic<std::size_t> hold_from_{kNoHold};
+  static constexpr std::size_t kFreeHold = SIZE_MAX;       // a slot no consumer has
+  std::array<std::atomic<std::size_t>, kMaxHolds> holds_;  // each consumer's first needed sample
 
   std::thread thread_;
   std::atomic<bool> running_{false};

@@ -188,11 +188,12 @@ int run_recorder(const RecordOptions& o, std::ostream& err) {
   std::unique_ptr<Sampler> sampler;
   std::unique_ptr<TraceFile> trace;
   std::unique_ptr<MarksPipe> pipe;
+  std::size_t hold = 0;
   SignalGuard signals;
   try {
     sampler = std::make_unique<Sampler>(sensor, so);
     trace = std::make_unique<TraceFile>(o.output, info, o.rate_hz, recorder_json(o));
-    sampler->hold_from(0);  // what the file has not got yet stays in memory past the minute (up to two)
+    hold = sampler->add_hold(0);  // what the file has not got yet stays in memory past the minute (up to two)
     {
       BlockSignals block;  // the sampler thread inherits the blocked mask
       sampler->start();
@@ -278,7 +279,7 @@ int run_recorder(const RecordOptions& o, std::ostream& err) {
       }
       if (now >= next_flush) {
         trace->write_samples(*sampler);
-        sampler->hold_from(trace->next_sample());
+        sampler->hold_from(hold, trace->next_sample());
         trace->flush();
         next_flush = now + flush_ns;
       }

@@ -41,14 +41,12 @@ class PowerMonitor:
     max_consecutive_failures : int
         The sampler gives up after this many failed reads in a row; :meth:`stop` then raises.
     log_path : str, optional
-        Streams samples to this CSV while sampling (flushed about every 0.2 s), so a crash
-        still leaves what was recorded.
+        Streams samples to this CSV while sampling (flushed about every 0.2 s): a crash leaves it.
     root : str
         Filesystem root for sysfs-based sensors (tests use fixture trees).
     realtime : bool
-        Ask for SCHED_FIFO (lowest real-time priority) for the sampler thread, which keeps its
-        deadlines under CPU load; silently runs normally where that is not permitted
-        (``stats()["realtime"]`` says which).
+        Ask for SCHED_FIFO (lowest priority) for the sampler thread, which keeps its deadlines
+        under CPU load; runs normally where that is not permitted (``stats()["realtime"]``).
     estimator : Estimator, optional
         A sensor-aware estimator (:class:`edgepower.energy.Estimator`) for the board total of
         every window (and the idle baseline); ``None``: the plain trapezoid / counter difference.
@@ -57,7 +55,8 @@ class PowerMonitor:
     memory_policy : {"stop", "rolling"}
         At the cap, ``"stop"`` stops sampling (:meth:`stop` raises ``SamplerLimitError``);
         ``"rolling"`` keeps the newest samples and counts the dropped ones (``stats()``), except
-        what a spool has not written yet, kept up to the cap again (any lost: a ``"gap"`` record).
+        what a spool or ``log_path`` has not written yet, kept up to the cap again (any lost: a
+        ``"gap"`` record, a log warning).
     spool, spool_sync_s : str, float
         Folder to append samples, timeline marks and finished windows to as they happen, fsynced
         every ``spool_sync_s`` (:mod:`edgepower.spool`; read with :func:`edgepower.read_spool`).
@@ -114,6 +113,7 @@ class PowerMonitor:
         nothing running (no sampler thread, no log thread, no open file) and raises."""
         if self._log_path and self._writer is None:
             self._writer = trace.TraceWriter(self._log_path, self.info, self.rate_hz, what="log_path")
+            self._writer.hold(self.sampler)
         try:
             self.sampler.start()
             deadline = time.monotonic() + 1.0 + 2.0 / self.rate_hz

@@ -120,7 +120,7 @@ class SpoolWriter:
         self._sync()
         # Under the rolling memory policy the sampler keeps what this writer has not written yet
         # past its cap (up to the cap again), so a writer starved for a while loses nothing.
-        monitor.sampler.hold_from(self._samples.written)
+        self._samples.hold(monitor.sampler)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="edgepower-spool", daemon=True)
         self._thread.start()
@@ -134,7 +134,8 @@ class SpoolWriter:
         if self._events is None or self.closed:
             return
         self._tick(final=True)
-        self._monitor.sampler.hold_from(None)
+        if self._samples is not None:
+            self._samples.release()
         lost = self._samples.lost if self._samples else 0
         self._write_records([{"type": "end", "samples": self._samples.written if self._samples else 0,
                               "samples_lost": lost, "stop_reason": stop_reason}])
@@ -157,8 +158,7 @@ class SpoolWriter:
     def _tick(self, final: bool = False) -> None:
         mon = self._monitor
         assert self._samples is not None
-        self._samples.write(mon.sampler)
-        mon.sampler.hold_from(self._samples.written)
+        self._samples.write(mon.sampler)  # moves its hold on
         gaps, self._samples.gaps = self._samples.gaps, []
         # Records first, marks after: a window's end mark is on the timeline before its record is
         # queued (end_window), so every record taken here has its marks in the read below. The

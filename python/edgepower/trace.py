@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import os
-from typing import IO, Dict, List, NamedTuple, Optional, Tuple
+from typing import IO, Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -85,6 +85,22 @@ class TraceWriter:
         self.written = 0
         self.lost = 0  # samples the sampler dropped before they were written (rolling policy)
         self.gaps: List[Tuple[int, int]] = []  # [from, to) sample indices lost, oldest first
+        self._hold: Optional[Tuple[Any, int]] = None  # (sampler, its hold id) while holding
+
+    def hold(self, sampler) -> None:
+        """Under the rolling memory policy, keeps what this writer has not written yet in the
+        sampler's memory past the cap (for up to the cap again), so a writer starved of CPU for a
+        while loses nothing; each write() moves the hold on, close() releases it. Several writers
+        may hold one sampler (a spool and a log): the one furthest behind counts."""
+        self.release()
+        self._hold = (sampler, int(sampler.add_hold(self.written)))
+
+    def release(self) -> None:
+        """Stops holding samples (close() does this)."""
+        if self._hold is not None:
+            sampler, hold = self._hold
+            self._hold = None
+            sampler.remove_hold(hold)
 
     def write(self, sampler) -> int:
         """Writes the samples recorded since the last call; returns how many. Samples the rolling
@@ -95,12 +111,14 @@ class TraceWriter:
         if begin > self.written:
             self.lost += begin - self.written
             self.gaps.append((self.written, begin))
-            log.warning("trace %s: %d samples were dropped by the sampler's rolling memory cap before they "
-                        "were written (a writer that holds them, as the spool does, has up to twice the cap to catch up)",
-                        self.path, begin - self.written)
+            held = self._hold is not None and self._hold[0] is sampler
+            log.warning("trace %s: %d samples were dropped by the sampler's rolling memory cap before they were "
+                        "written (%s)", self.path, begin - self.written,
+                        "this writer held them past the cap, but fell behind by more than the cap holds twice"
+                        if held else "this writer did not hold them: TraceWriter.hold() keeps them past the cap")
         end = int(s.get("end", self.written + n))
         if n == 0:
-            self.written = end
+            self._advance(sampler, end)
             return 0
         parts = [s["t_ns"].astype(np.int64).astype(str), s["read_ns"].astype(str)]
         vals = [s["power_w"]]
@@ -113,8 +131,13 @@ class TraceWriter:
         self._f.write("\n".join(",".join(r) for r in rows))
         self._f.write("\n")
         self._f.flush()
-        self.written = end
+        self._advance(sampler, end)
         return n
+
+    def _advance(self, sampler, end: int) -> None:
+        self.written = end
+        if self._hold is not None and self._hold[0] is sampler:
+            sampler.hold_from(self._hold[1], end)
 
     def sync(self) -> None:
         """Makes what was written durable (fsync): the spool's sync points."""
@@ -122,6 +145,7 @@ class TraceWriter:
         os.fsync(self._f.fileno())
 
     def close(self) -> None:
+        self.release()
         if not self._f.closed:
             self._f.close()
 

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "core/clock.hpp"
@@ -466,7 +468,7 @@ TEST(SamplerMemory, RollingKeepsWhatAConsumerHoldsUpToTheCapAgain) {
   // starved of CPU) holds them: they stay past the cap, for at most 3 chunks more.
   auto first_after = [](int reads, std::size_t hold) {
     Sampler sm(std::make_shared<FiniteSensor>(reads), rolling(20000, 48, 16));
-    sm.hold_from(hold);
+    if (hold != Sampler::kNoHold) sm.add_hold(hold);
     sm.start();
     EXPECT_TRUE(wait_until([&] { return sm.finished(); }, 20.0));
     sm.stop();
@@ -483,6 +485,52 @@ TEST(SamplerMemory, RollingKeepsWhatAConsumerHoldsUpToTheCapAgain) {
   EXPECT_EQ(first_after(97, 96), 48u);  // a consumer that has it all lets the cap work as usual
   // 161 readings open chunk 10: a hold stuck at 0 keeps 3 chunks past the cap's 3, no more.
   EXPECT_EQ(first_after(161, 0), 64u);
+}
+
+TEST(SamplerMemory, RollingKeepsWhatTheFurthestBehindOfSeveralConsumersHolds) {
+  // Same cap (3 chunks of 16), 97 readings: the oldest of the consumers' holds counts, a
+  // consumer that holds nothing yet or was removed counts for nothing.
+  auto first_after = [](auto setup) {
+    Sampler sm(std::make_shared<FiniteSensor>(97), rolling(20000, 48, 16));
+    setup(sm);
+    sm.start();
+    EXPECT_TRUE(wait_until([&] { return sm.finished(); }, 20.0));
+    sm.stop();
+    return sm.first_index();
+  };
+  EXPECT_EQ(first_after([](Sampler& sm) { sm.add_hold(96); sm.add_hold(20); }), 16u);  // a log behind a spool
+  EXPECT_EQ(first_after([](Sampler& sm) { sm.add_hold(20); sm.add_hold(96); sm.add_hold(); }), 16u);
+  EXPECT_EQ(first_after([](Sampler& sm) {
+              const std::size_t behind = sm.add_hold(0);
+              sm.add_hold(96);
+              sm.remove_hold(behind);  // that consumer finished: it holds nothing now
+            }),
+            48u);
+  EXPECT_EQ(first_after([](Sampler& sm) {
+              const std::size_t h = sm.add_hold();
+              sm.hold_from(h, 0);  // registered first, holding later
+              sm.hold_from(h, 40);
+            }),
+            32u);
+}
+
+TEST(SamplerMemory, HoldSlotsAreCountedReusedAndChecked) {
+  Sampler sm(std::make_shared<ConstantSensor>(std::vector<double>{1.0}), rolling(1000, 48, 16));
+  std::vector<std::size_t> ids;
+  for (std::size_t i = 0; i < Sampler::kMaxHolds; ++i) ids.push_back(sm.add_hold(i));
+  EXPECT_EQ(std::set<std::size_t>(ids.begin(), ids.end()).size(), Sampler::kMaxHolds);
+  try {
+    sm.add_hold(0);
+    FAIL() << "a ninth consumer was accepted";
+  } catch (const std::length_error& e) {
+    EXPECT_NE(std::string(e.what()).find("stop one before adding another"), std::string::npos) << e.what();
+  }
+  sm.remove_hold(ids[3]);
+  EXPECT_EQ(sm.add_hold(), ids[3]);  // the freed slot is taken again
+  sm.remove_hold(ids[5]);
+  EXPECT_THROW(sm.hold_from(ids[5], 0), std::out_of_range);  // removed: not a consumer any more
+  EXPECT_THROW(sm.hold_from(Sampler::kMaxHolds, 0), std::out_of_range);
+  sm.remove_hold(Sampler::kMaxHolds + 7);  // unknown: ignored
 }
 
 TEST(SamplerMemory, RollingCopiesWhileChunksAreDropped) {

@@ -173,6 +173,32 @@ def test_a_spool_writer_starved_past_twice_the_cap_says_what_it_lost(tmp_path, m
     assert np.all(np.diff(sp.samples.t_ns) > 0)
 
 
+def test_a_starved_log_beside_a_spool_keeps_what_it_had_not_written(tmp_path, monkeypatch):
+    # Two writers hold one sampler: the spool keeps up, the log_path writer is starved until
+    # 70,000 samples (chunk 4). The log's hold, the one furthest behind, keeps chunks 0-1 past
+    # the cap: both files get every sample (with only the spool's hold the log lost 32,768).
+    real = PowerMonitor._log_loop
+
+    def starved(self):
+        deadline = time.monotonic() + 60
+        while len(self.sampler) < 70000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        real(self)
+
+    monkeypatch.setattr(PowerMonitor, "_log_loop", starved)
+    log_path = tmp_path / "log.csv"
+    with PowerMonitor("constant:3", rate_hz=20000, spool=str(tmp_path / "sp"), spool_sync_s=0.2,
+                      max_memory_mb=0.5, memory_policy="rolling", log_path=str(log_path)) as mon:
+        deadline = time.monotonic() + 60
+        while len(mon.sampler) < 90000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    n = len(mon.sampler)
+    assert mon.stats()["dropped_samples"] > 0  # the cap worked once both caught up
+    logged = edgepower.trace.read_trace(str(log_path)).t_ns
+    assert len(logged) == n and np.all(np.diff(logged) > 0)
+    assert len(read_spool(tmp_path / "sp").samples.t_ns) == n
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     import edgepower

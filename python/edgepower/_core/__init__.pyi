@@ -264,13 +264,21 @@ class Sampler:
         """
         Samples recorded so far (the index after the newest).
         """
-    def hold_from(self, index: typing.SupportsInt | typing.SupportsIndex | None) -> None:
+    def add_hold(self, index: typing.SupportsInt | typing.SupportsIndex | None = None) -> int:
         """
-        Rolling memory policy: keeps the samples from `index` on (a writer's next sample) past the cap, up to as many again as the cap holds; None releases. No effect under the stop policy.
+        Rolling memory policy: registers a consumer (a writer) that holds the samples from `index` on (None: none yet) past the cap, up to as many again as the cap holds; returns its id for hold_from and remove_hold. At most 8 at once (ValueError past that). No effect under the stop policy.
+        """
+    def hold_from(self, hold: typing.SupportsInt | typing.SupportsIndex, index: typing.SupportsInt | typing.SupportsIndex | None) -> None:
+        """
+        The consumer `hold` (add_hold's id) now needs the samples from `index` on (None: none).
         """
     def index_at_or_after(self, t_ns: typing.SupportsInt | typing.SupportsIndex) -> int:
         """
         First stored sample index with t_ns >= t (len() if none).
+        """
+    def remove_hold(self, hold: typing.SupportsInt | typing.SupportsIndex) -> None:
+        """
+        The consumer `hold` needs no more samples; its slot is free again.
         """
     def samples(self, since: typing.SupportsInt | typing.SupportsIndex = 0, end: typing.Any = None) -> dict:
         """

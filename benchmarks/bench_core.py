@@ -225,6 +225,47 @@ def bench_refresh(seconds: float, pairs: int = 4):
                          f"{'; ' + st['refresh_note'] if st['refresh_note'] else ''}]" if refresh else "")
                       + (" [SCHED_FIFO not granted]" if mode == "refresh-rt" and not st["realtime"] else ""),
                       flush=True)
+            if kw["averages"] == 1:
+                t0 = time.monotonic_ns()
+                rows += wake_floor(len(emu.emulator.refresh_instants(t0, t0 + 10**9)), load, chunk, pairs)
+    return rows
+
+
+def wake_floor(refresh_hz: int, load, chunk: float, pairs: int):
+    """What waking alone costs on this machine: the sampler at SCHED_FIFO 1 reading a sensor that
+    costs nothing (ConstantSensor), at one and at two fixed-rate wakes per refresh (refresh mode
+    wakes twice per read, see wake.hpp: a sleep of milliseconds ends 20-90 us late, so it sleeps
+    to shortly before the instant, then briefly again). CPU and matmul slowdown as above; and the
+    share of the one-wake sampler's wakes within 45 us of their deadline (a design that slept
+    once to 5 us after each refresh would read this share within 50 us)."""
+    rows = []
+    for per_refresh in (1, 2):
+        base, loaded, cpu, wall, late = [], [], [], [], []
+        for _ in range(pairs):
+            base.append(load.run(chunk))
+            s = _core.Sampler(_core.ConstantSensor([1.0]), float(per_refresh * refresh_hz), realtime_priority=1)
+            w0 = time.perf_counter()
+            s.start()
+            time.sleep(0.5)
+            t_from = time.monotonic_ns()
+            loaded.append(load.run(chunk))
+            s.stop()
+            wall.append(time.perf_counter() - w0)
+            st = s.stats()
+            cpu.append(st["cpu_s"])
+            d = s.samples(0)
+            late.append(d["lateness_ns"][d["t_ns"] >= t_from].astype(np.float64))
+        lat = np.concatenate(late)
+        r = {"sensor": "none (wake floor)", "sampler": f"{per_refresh} wake/refresh ({per_refresh * refresh_hz} Hz)",
+             "realtime": bool(st["realtime"]), "sampler_cpu_pct": 100.0 * sum(cpu) / sum(wall),
+             "matmul_slowdown_pct": 100.0 * (1 - np.median(loaded) / np.median(base)),
+             "wake_within_45us_pct": 100.0 * float(np.mean(lat <= 45_000)),
+             "wake_lateness_p99_us": float(np.percentile(lat, 99) / 1e3)}
+        rows.append(r)
+        print(f"  wake floor   {per_refresh} wake/refresh ({per_refresh * refresh_hz} Hz) cpu {r['sampler_cpu_pct']:5.2f}%  "
+              f"wakes within 45 us {r['wake_within_45us_pct']:5.1f}% (p99 {r['wake_lateness_p99_us']:6.1f} us)  "
+              f"matmul slowed {r['matmul_slowdown_pct']:+5.1f}%" + ("" if st["realtime"] else " [SCHED_FIFO not granted]"),
+              flush=True)
     return rows
 
 

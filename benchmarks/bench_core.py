@@ -179,16 +179,10 @@ def bench_refresh(seconds: float, pairs: int = 4):
                     base.append(load.run(chunk))
                     s = (_core.Sampler(sensor, 1000.0, refresh=True, realtime_priority=int(mode == "refresh-rt"))
                          if refresh else _core.Sampler(sensor, float(mode)))
-                    w0 = time.perf_counter()
-                    s.start()
-                    time.sleep(0.5)  # learning (refresh) / settling, outside the measured part
-                    t_from = time.monotonic_ns()
-                    loaded.append(load.run(chunk))
-                    s.stop()
-                    wall.append(time.perf_counter() - w0)
-                    st = s.stats()
+                    ips, w, st, d, t_from = run_beside(s, load, chunk)
+                    loaded.append(ips)
+                    wall.append(w)
                     cpu.append(st["cpu_s"])
-                    d = s.samples(0)
                     lat.append(emu.register_read_latency_ns(t_from, int(d["t_ns"][-1])).astype(np.float64))
                     # Energy of the board total over the measured part, samples (trapezoid) vs truth.
                     k = d["t_ns"] >= t_from
@@ -231,6 +225,19 @@ def bench_refresh(seconds: float, pairs: int = 4):
     return rows
 
 
+def run_beside(s, load, chunk: float):
+    """Starts sampler ``s``, lets it settle 0.5 s (a refresh lock learns then), runs the load for
+    ``chunk`` s beside it and stops it: (load rate, wall s from start to stop, stats, samples,
+    CLOCK_MONOTONIC ns at which the measured part began)."""
+    w0 = time.perf_counter()
+    s.start()
+    time.sleep(0.5)
+    t_from = time.monotonic_ns()
+    ips = load.run(chunk)
+    s.stop()
+    return ips, time.perf_counter() - w0, s.stats(), s.samples(0), t_from
+
+
 def wake_floor(refresh_hz: int, load, chunk: float, pairs: int):
     """What waking alone costs on this machine: the sampler at SCHED_FIFO 1 reading a sensor that
     costs nothing (ConstantSensor), at one and at two fixed-rate wakes per refresh (refresh mode
@@ -244,16 +251,10 @@ def wake_floor(refresh_hz: int, load, chunk: float, pairs: int):
         for _ in range(pairs):
             base.append(load.run(chunk))
             s = _core.Sampler(_core.ConstantSensor([1.0]), float(per_refresh * refresh_hz), realtime_priority=1)
-            w0 = time.perf_counter()
-            s.start()
-            time.sleep(0.5)
-            t_from = time.monotonic_ns()
-            loaded.append(load.run(chunk))
-            s.stop()
-            wall.append(time.perf_counter() - w0)
-            st = s.stats()
+            ips, w, st, d, t_from = run_beside(s, load, chunk)
+            loaded.append(ips)
+            wall.append(w)
             cpu.append(st["cpu_s"])
-            d = s.samples(0)
             late.append(d["lateness_ns"][d["t_ns"] >= t_from].astype(np.float64))
         lat = np.concatenate(late)
         r = {"sensor": "none (wake floor)", "sampler": f"{per_refresh} wake/refresh ({per_refresh * refresh_hz} Hz)",

@@ -315,9 +315,16 @@ std::size_t Sampler::add_hold(std::size_t from) {
 }
 
 void Sampler::hold_from(std::size_t id, std::size_t from) {
-  if (id >= kMaxHolds || holds_[id].load(std::memory_order_acquire) == kFreeHold)
-    throw std::out_of_range("hold id " + std::to_string(id) + " is not registered (add_hold returns one)");
-  holds_[id].store(std::min(from, kNoHold), std::memory_order_release);
+  auto unknown = [id] {
+    return std::out_of_range("hold id " + std::to_string(id) + " is not registered (add_hold returns one)");
+  };
+  if (id >= kMaxHolds) throw unknown();
+  // Compare-and-swap, so a remove_hold racing with this call is never undone (a freed slot
+  // stays free instead of holding again).
+  std::size_t cur = holds_[id].load(std::memory_order_acquire);
+  do {
+    if (cur == kFreeHold) throw unknown();
+  } while (!holds_[id].compare_exchange_weak(cur, std::min(from, kNoHold), std::memory_order_acq_rel));
 }
 
 void Sampler::remove_hold(std::size_t id) noexcept {
